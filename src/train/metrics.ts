@@ -1,0 +1,270 @@
+/**
+ * What a run reports: `RUN/metrics.jsonl` (one JSON object per logged step), a self-contained SVG
+ * loss curve drawn from it, and the terminal status line.
+ *
+ * The log's `step` must count like the checkpoints' step, so that resuming from checkpoint S keeps
+ * exactly the lines with step ≤ S and the file reads as if the run had never stopped.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export type MetricValue = number | string | boolean | null;
+export interface MetricRecord {
+  step: number;
+  [key: string]: MetricValue;
+}
+
+export function metricsPath(runDir: string): string {
+  return join(runDir, 'metrics.jsonl');
+}
+
+/** JSON has no NaN or Infinity; keep them visible as strings rather than JSON.stringify's null. */
+function encodeRecord(r: MetricRecord): string {
+  return JSON.stringify(r, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
+}
+
+/**
+ * Parses a metrics file. A torn last line (the process died mid-write) is skipped; a bad line
+ * elsewhere is an error naming the file and line.
+ */
+export function readMetrics(path: string): MetricRecord[] {
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const out: MetricRecord[] = [];
+  lines.forEach((line, i) => {
+    if (line.trim() === '') return;
+    let r: unknown;
+    try {
+      r = JSON.parse(line);
+    } catch {
+      if (i === lines.length - 1) return;
+      throw new Error(`${path}:${i + 1}: not a JSON object (${line.slice(0, 60)})`);
+    }
+    if (typeof r !== 'object' || r === null || !Number.isInteger((r as MetricRecord).step)) {
+      throw new Error(`${path}:${i + 1}: a metrics line needs an integer "step"`);
+    }
+    out.push(r as MetricRecord);
+  });
+  return out;
+}
+
+/** Appends one line per record, each written straight to the file so a crash loses at most one line. */
+export class MetricsLog {
+  readonly path: string;
+  private fd: number | null;
+
+  private constructor(path: string, fd: number) {
+    this.path = path;
+    this.fd = fd;
+  }
+
+  /**
+   * Opens RUN/metrics.jsonl. A new run (no `resumeStep`) refuses to append to another run's log; a
+   * resumed run first drops the lines after `resumeStep` (and a torn last line), rewriting the file
+   * atomically.
+   */
+  static open(runDir: string, resumeStep?: number): MetricsLog {
+    const path = metricsPath(runDir);
+    mkdirSync(runDir, { recursive: true });
+    if (resumeStep === undefined) {
+      if (existsSync(path) && readFileSync(path).length > 0) {
+        throw new Error(`${path} already holds another run's metrics: pass --resume to continue that run, or choose another --out`);
+      }
+    } else if (existsSync(path)) {
+      const kept = readMetrics(path).filter((r) => r.step <= resumeStep);
+      const tmp = `${path}.tmp`;
+      const fd = openSync(tmp, 'w');
+      try {
+        writeSync(fd, kept.map((r) => encodeRecord(r) + '\n').join(''));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, path);
+    }
+    return new MetricsLog(path, openSync(path, 'a'));
+  }
+
+  append(record: MetricRecord): void {
+    if (this.fd === null) throw new Error(`${this.path}: the metrics log is closed`);
+    writeSync(this.fd, encodeRecord(record) + '\n');
+  }
+
+  close(): void {
+    if (this.fd !== null) closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+// ---------------------------------------------------------------- loss-curve SVG
+
+const SERIES = [
+  { key: 'loss', colour: '#1f77b4' },
+  { key: 'loss_global', colour: '#ff7f0e' },
+  { key: 'loss_dense', colour: '#2ca02c' },
+] as const;
+/** Raw points drawn per series at most; longer runs are thinned evenly (the smoothed line keeps all). */
+const MAX_POINTS = 2000;
+
+const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const fmt = (v: number): string => String(Math.round(v * 10) / 10);
+
+/** About `count` round tick values (1, 2 or 5 × 10^k apart) covering [lo, hi]. */
+export function niceTicks(lo: number, hi: number, count = 6): number[] {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
+  const decimals = Math.max(0, -Math.floor(Math.log10(step)));
+  const ticks: number[] = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) ticks.push(Number(t.toFixed(decimals)));
+  return ticks;
+}
+
+/**
+ * The loss curves of `records` (loss, loss_global, loss_dense against step) as a standalone SVG:
+ * faint raw points, a line smoothed by a debiased exponential moving average (`smoothing`, as
+ * TensorBoard's slider), axes with ticks and labels, and a legend. Non-finite values are skipped.
+ */
+export function lossCurveSvg(records: readonly MetricRecord[], options: { title?: string; smoothing?: number } = {}): string {
+  const W = 800, H = 450, L = 70, R = 20, T = 40, B = 50;
+  const title = escapeXml(options.title ?? 'Training loss');
+  const smoothing = options.smoothing ?? 0.9;
+  const series = SERIES.map((s) => ({
+    ...s,
+    points: records.flatMap((r) => (typeof r[s.key] === 'number' && Number.isFinite(r[s.key]) ? [[r.step, r[s.key] as number] as const] : [])),
+  })).filter((s) => s.points.length > 0);
+  const head = `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">\n<title>${title}</title>\n<rect width="${W}" height="${H}" fill="#ffffff"/>\n<text x="${W / 2}" y="24" text-anchor="middle" font-size="15">${title}</text>\n`;
+  if (series.length === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no loss values logged yet</text>\n</svg>\n`;
+
+  // Loops, not Math.min(...spread): a long run has more points than the call stack takes arguments.
+  let [x0, x1, v0, v1] = [Infinity, -Infinity, Infinity, -Infinity];
+  for (const s of series) {
+    for (const [x, v] of s.points) [x0, x1, v0, v1] = [Math.min(x0, x), Math.max(x1, x), Math.min(v0, v), Math.max(v1, v)];
+  }
+  const pad = (v1 - v0) * 0.05 || Math.abs(v0) * 0.05 || 1;
+  const [y0, y1] = [v0 - pad, v1 + pad];
+  const sx = (x: number): number => L + (x1 === x0 ? (W - L - R) / 2 : ((x - x0) / (x1 - x0)) * (W - L - R));
+  const sy = (y: number): number => H - B - ((y - y0) / (y1 - y0)) * (H - T - B);
+
+  const parts = [head, `<g id="axes" stroke="#000000" fill="none">\n<path d="M${L} ${T}V${H - B}H${W - R}"/>\n`];
+  const labels: string[] = [];
+  for (const t of niceTicks(x0, x1).filter((t) => t >= x0 && t <= x1)) {
+    parts.push(`<path d="M${fmt(sx(t))} ${H - B}v5"/>\n`);
+    labels.push(`<text x="${fmt(sx(t))}" y="${H - B + 18}" text-anchor="middle">${t}</text>`);
+  }
+  for (const t of niceTicks(y0, y1).filter((t) => t >= y0 && t <= y1)) {
+    parts.push(`<path d="M${L - 5} ${fmt(sy(t))}h5"/><path d="M${L} ${fmt(sy(t))}H${W - R}" stroke="#e0e0e0"/>\n`);
+    labels.push(`<text x="${L - 8}" y="${fmt(sy(t) + 4)}" text-anchor="end">${t}</text>`);
+  }
+  parts.push(`</g>\n<g id="tick-labels">\n${labels.join('\n')}\n</g>\n`);
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">step</text>\n`);
+  parts.push(`<text transform="translate(18 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">loss</text>\n`);
+
+  for (const s of series) {
+    const stride = Math.ceil(s.points.length / MAX_POINTS);
+    const dots = s.points.filter((_, i) => i % stride === 0).map(([x, y]) => `<circle cx="${fmt(sx(x))}" cy="${fmt(sy(y))}" r="1.5"/>`);
+    let ema = 0;
+    const line = s.points.map(([x, y], i) => {
+      ema = smoothing * ema + (1 - smoothing) * y;
+      const smoothed = ema / (1 - smoothing ** (i + 1));
+      return `${i === 0 ? 'M' : 'L'}${fmt(sx(x))} ${fmt(sy(smoothed))}`;
+    });
+    parts.push(`<g id="series-${s.key}">\n<g class="raw" fill="${s.colour}" fill-opacity="0.35">${dots.join('')}</g>\n`);
+    parts.push(`<path class="smoothed" d="${line.join('')}" fill="none" stroke="${s.colour}" stroke-width="2"/>\n</g>\n`);
+  }
+  parts.push('<g id="legend">\n');
+  series.forEach((s, i) => {
+    const y = T + 8 + i * 18;
+    parts.push(`<rect x="${W - R - 120}" y="${y - 9}" width="14" height="4" fill="${s.colour}"/><text x="${W - R - 100}" y="${y - 3}">${s.key}</text>\n`);
+  });
+  parts.push('</g>\n</svg>\n');
+  return parts.join('');
+}
+
+/** Writes the loss plot for a metrics log next to it (or wherever `svgPath` says). */
+export function writeLossPlot(metricsFile: string, svgPath: string, title?: string): void {
+  writeFileSync(svgPath, lossCurveSvg(readMetrics(metricsFile), title === undefined ? {} : { title }));
+}
+
+// ---------------------------------------------------------------- terminal status
+
+export interface StatusFields {
+  step: number;
+  totalSteps: number;
+  loss: number;
+  lossGlobal?: number;
+  lossDense?: number;
+  lr: number;
+  momentum: number;
+  pairsPerSec: number;
+  /** Share of wall time spent waiting for data, in [0, 1]. */
+  dataWait: number;
+}
+
+/** What the status line writes to: process.stderr or anything with `write`. */
+export interface StatusStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+function clock(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const hms = [Math.floor(s / 3600), Math.floor(s / 60) % 60, s % 60];
+  return `${hms[0]}:${String(hms[1]).padStart(2, '0')}:${String(hms[2]).padStart(2, '0')}`;
+}
+
+/** One status line; `barWidth` 0 leaves the bar out. */
+export function formatStatus(f: StatusFields, etaSeconds: number | null, barWidth = 0): string {
+  const frac = f.totalSteps > 0 ? Math.min(1, f.step / f.totalSteps) : 0;
+  const filled = Math.round(frac * barWidth);
+  const bar = barWidth > 0 ? `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}] ` : '';
+  const terms = f.lossGlobal !== undefined || f.lossDense !== undefined
+    ? ` (g ${f.lossGlobal?.toFixed(4) ?? '-'} d ${f.lossDense?.toFixed(4) ?? '-'})`
+    : '';
+  return (
+    `${bar}${f.step}/${f.totalSteps} (${(frac * 100).toFixed(1)}%) loss ${f.loss.toFixed(4)}${terms}` +
+    ` lr ${f.lr.toExponential(2)} m ${f.momentum.toFixed(5)} ${f.pairsPerSec.toFixed(1)} pairs/s` +
+    ` wait ${(f.dataWait * 100).toFixed(0)}% ETA ${etaSeconds === null ? '?' : clock(etaSeconds)}`
+  );
+}
+
+/**
+ * The status line: on a TTY one line redrawn in place (at most every 100 ms); otherwise, as in CI
+ * logs, a plain line at the first update, every `intervalMs` and at the last step. ETA comes from the
+ * rate since the first update, so a resumed run estimates from its own speed.
+ */
+export class StatusLine {
+  private start: { t: number; step: number } | null = null;
+  private lastDraw = -Infinity;
+  private drawn = false;
+
+  constructor(
+    private readonly stream: StatusStream,
+    private readonly intervalMs = 30_000,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  update(f: StatusFields): void {
+    const t = this.now();
+    this.start ??= { t, step: f.step };
+    const last = f.step >= f.totalSteps;
+    if (!last && t - this.lastDraw < (this.stream.isTTY ? 100 : this.intervalMs)) return;
+    this.lastDraw = t;
+    const done = f.step - this.start.step;
+    const eta = done > 0 ? ((f.totalSteps - f.step) * (t - this.start.t)) / done / 1000 : null;
+    if (this.stream.isTTY) {
+      const width = this.stream.columns ?? 100;
+      this.stream.write(`\r\x1b[2K${formatStatus(f, eta, 20).slice(0, width - 1)}`);
+      this.drawn = true;
+    } else {
+      this.stream.write(formatStatus(f, eta) + '\n');
+    }
+  }
+
+  /** Ends the redrawn line so later output starts on a fresh one. */
+  finish(): void {
+    if (this.drawn) this.stream.write('\n');
+    this.drawn = false;
+  }
+}
