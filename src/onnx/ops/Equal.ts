@@ -1,0 +1,17 @@
+import type { Operand } from '../constant.js';
+import type { Value } from '../ir.js';
+import { defineOp } from '../op.js';
+import { elementwise } from '../rules.js';
+import { operands } from './Add.js';
+
+export const Equal = defineOp<{}, { A: Value; B: Value }>({
+  type: 'Equal',
+  inputs: { A: 'nondifferentiable', B: 'nondifferentiable' },
+  attrs: {},
+  infer: ({ A, B }, _, fail) => elementwise([A, B], fail, 'bool'),
+});
+
+export function equal(a: Operand, b: Operand): Value {
+  const [A, B] = operands(a, b);
+  return Equal.call({ A, B }, {});
+}
