@@ -25,8 +25,20 @@ export interface WriteOptions {
   readonly metadata?: Readonly<Record<string, string>>;
 }
 
+/** A model input or output as written: what a caller must feed or may fetch. */
+export interface ValueDescription {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /** Inputs only: the role declared in the graph, and the optimizer group of parameters. */
+  readonly role?: InputRole;
+  readonly group?: ParamGroup;
+}
+
 export interface WrittenModel {
   readonly model: Uint8Array;
+  readonly inputs: readonly ValueDescription[];
+  readonly outputs: readonly ValueDescription[];
   /** Bytes of the external data file, when any tensor went there. */
   readonly externalData?: Uint8Array;
 }
@@ -67,7 +79,11 @@ export function writeModel(graph: Graph, options: WriteOptions = {}): WrittenMod
   };
   const bytes = encodeModel(model);
   const data = external.bytes();
-  return data ? { model: bytes, externalData: data } : { model: bytes };
+  const inputs = graph.inputs
+    .filter((i) => used.has(i.value))
+    .map((i): ValueDescription => ({ name: i.value.name, dtype: i.value.dtype, shape: i.value.shape, role: i.role, ...(i.group ? { group: i.group } : {}) }));
+  const described = graph.outputs.map(({ name, value }): ValueDescription => ({ name, dtype: value.dtype, shape: value.shape }));
+  return { model: bytes, inputs, outputs: described, ...(data ? { externalData: data } : {}) };
 }
 
 /** Writes `path` and, for large tensors, `<name>.data` beside it; returns the files written. */
