@@ -1,0 +1,56 @@
+/**
+ * The siamese network shared by the online and target branches of every method: backbone,
+ * global projector and dense projector (SPEC §2.3). Parameter names are torchvision's for the
+ * backbone and `projector.*`, `dense_projector.*` for the heads, the same in both branches, so the
+ * EMA pairs target and online tensors by name.
+ */
+import type { MultiSiamConfig } from '../src/config/index.js';
+import type { Graph, Value } from '../src/onnx/ir.js';
+import { reduceMean } from '../src/onnx/ops/ReduceMean.js';
+import { type HeadSize, mlp, mlp2d } from './heads.js';
+import type { ViewIndex } from './inputs.js';
+import { resnet } from './resnet.js';
+
+export interface Encoded {
+  /** Last-stage map F, (B, C, h, w). */
+  readonly features: Value;
+  /** Global projection z, (B, D). */
+  readonly z: Value;
+}
+
+export function headSizes(cfg: MultiSiamConfig): Record<'projector' | 'predictor' | 'denseProjector' | 'densePredictor', HeadSize> {
+  const h = cfg.heads;
+  return {
+    projector: { hidden: h.proj_hidden, out: h.proj_dim },
+    predictor: { hidden: h.pred_hidden, out: h.proj_dim },
+    denseProjector: { hidden: h.dense_proj_hidden, out: h.dense_proj_dim },
+    densePredictor: { hidden: h.dense_pred_hidden, out: h.dense_proj_dim },
+  };
+}
+
+/** Backbone and global projector on one view; BN in training mode (batch statistics). */
+export function encode(image: Value, cfg: MultiSiamConfig): Encoded {
+  const g = image.graph;
+  const { features } = resnet(image, {
+    depth: cfg.backbone.arch === 'resnet50' ? 50 : 18,
+    width: cfg.backbone.width,
+    outputStride: cfg.backbone.output_stride,
+    training: true,
+  });
+  // "Average pool" is the mean over all cells of the view's map (SPEC §2.9).
+  const pooled = reduceMean(features, [2, 3]);
+  const z = g.scope('projector', () => mlp(pooled, headSizes(cfg).projector, true));
+  return { features, z };
+}
+
+/** The dense projector (1×1-conv MLP) on a map. */
+export function projectDense(map: Value, cfg: MultiSiamConfig): Value {
+  return map.graph.scope('dense_projector', () => mlp2d(map, headSizes(cfg).denseProjector, true));
+}
+
+/** Runs `branch` for each view, the second time on the first view's parameters. */
+export function perView<T>(g: Graph, branch: (v: ViewIndex) => T): Record<ViewIndex, T> {
+  const first = branch(1);
+  const second = g.reusingParams(() => branch(2));
+  return { 1: first, 2: second };
+}
