@@ -1,0 +1,5 @@
+// One line per command; main.ts registers them in this order.
+import type { Argv } from 'yargs';
+import { synthCommand } from './synth.js';
+
+export const COMMANDS: readonly ((cli: Argv) => Argv)[] = [(cli) => cli.command(synthCommand)];
