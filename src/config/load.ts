@@ -19,6 +19,8 @@ export interface ResolveOptions {
   readonly preset?: string;
   /** A `.yaml`, `.yml` or `.json` file of config keys, nested as in MultiSiamConfig. */
   readonly configFile?: string;
+  /** A complete configuration to start from instead of the defaults (a bundle's), with a label for messages. */
+  readonly base?: { readonly config: MultiSiamConfig; readonly label: string };
   /** `key=value` overrides such as `kmeans.k=8` or `data.ratio=[0.75,1.333]`, applied in order. */
   readonly sets?: readonly string[];
   /**
@@ -213,6 +215,7 @@ export function resolveConfig(options: ResolveOptions = {}): MultiSiamConfig {
 
   const problems: string[] = [];
   const layers: Layer[] = [];
+  if (options.base) layers.push(objectLayer(options.base.config as unknown as Tree, options.base.label, false, problems));
   if (presetName) layers.push(objectLayer(PRESETS[presetName].values, `in preset '${presetName}'`, false, problems));
   if (file) {
     const { preset: _preset, ...body } = file;

@@ -1,5 +1,9 @@
 // One line per command; main.ts registers them in this order.
 import type { Argv } from 'yargs';
 import { synthCommand } from './synth.js';
+import { trainCommand } from './train.js';
 
-export const COMMANDS: readonly ((cli: Argv) => Argv)[] = [(cli) => cli.command(synthCommand)];
+export const COMMANDS: readonly ((cli: Argv) => Argv)[] = [
+  (cli) => cli.command(trainCommand),
+  (cli) => cli.command(synthCommand),
+];
