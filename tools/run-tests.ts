@@ -16,7 +16,7 @@ const pattern = `^(?=.*(?:${process.argv[2] ?? ''})).*\\.test\\.js$`;
 
 const run = spawnSync(process.execPath, [uvu, join(root, 'dist', 'test'), pattern], {
   cwd: root,
-  env: { ...process.env, NO_COLOR: '1' },
+  env: { ...withoutForceColor(process.env), NO_COLOR: '1' },
   encoding: 'utf8',
   stdio: ['ignore', 'pipe', 'inherit'],
   maxBuffer: 256 * 1024 * 1024,
@@ -40,3 +40,8 @@ if (total === null || passed === null) {
 const failed = total - passed - skipped;
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 && run.status === 0 ? 0 : 1);
+
+function withoutForceColor(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { FORCE_COLOR: _ignored, ...rest } = env;
+  return rest;
+}

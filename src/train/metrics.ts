@@ -123,12 +123,13 @@ export function niceTicks(lo: number, hi: number, count = 6): number[] {
 /**
  * The loss curves of `records` (loss, loss_global, loss_dense against step) as a standalone SVG:
  * faint raw points, a line smoothed by a debiased exponential moving average (`smoothing`, as
- * TensorBoard's slider), axes with ticks and labels, and a legend. Non-finite values are skipped.
+ * TensorBoard's slider; by default 0.9, less for short logs so the line does not trail its first
+ * few points), axes with ticks and labels, and a legend. Non-finite values are skipped.
  */
 export function lossCurveSvg(records: readonly MetricRecord[], options: { title?: string; smoothing?: number } = {}): string {
   const W = 800, H = 450, L = 70, R = 20, T = 40, B = 50;
   const title = escapeXml(options.title ?? 'Training loss');
-  const smoothing = options.smoothing ?? 0.9;
+  const smoothing = options.smoothing ?? Math.min(0.9, Math.max(0, 1 - 4 / Math.max(1, records.length)));
   const series = SERIES.map((s) => ({
     ...s,
     points: records.flatMap((r) => (typeof r[s.key] === 'number' && Number.isFinite(r[s.key]) ? [[r.step, r[s.key] as number] as const] : [])),

@@ -109,35 +109,42 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
       const started = performance.now();
       const data = batchFeeds(batch);
       const targetOut = await targetForward.run(pick(targetForward.inputNames, { ...data, ...Object.fromEntries(state.target) }));
-      const targetFeeds: Record<string, Float32Array> = {};
-      const rng = Rng.fromSeed(cfg.train.seed).fork(step, 0x6b6d);
-      for (const v of [1, 2] as const) {
-        targetFeeds[`target_z${v}`] = targetOut[`z${v}`]!.data as Float32Array;
-        const map = targetOut[`dense${v}`]?.data as Float32Array | undefined;
-        if (map && dense) targetFeeds[`target_dense${v}`] = dense.compute(map, batch.size, rng);
-      }
       const lr = learningRate(lrSchedule, step) * lrScale;
       const tau = momentumAt(emaSchedule, step);
-      const feeds: Record<string, Float32Array> = {
-        ...data,
-        ...targetFeeds,
-        ...Object.fromEntries(state.online),
-        ...Object.fromEntries(state.optimizer),
-        ...Object.fromEntries([...state.queues].map(([name, q]) => [name, q.buffer])),
-        [LR_INPUT]: Float32Array.of(lr),
-        [WEIGHT_DECAY_INPUT]: Float32Array.of(cfg.optim.weight_decay),
-      };
-      const out = await trainStep.run(pick(trainStep.inputNames, feeds));
-      const scalar = (name: string): number => (out[name]!.data as Float32Array)[0]!;
-      const loss = scalar('loss');
-      const gradNorm = scalar('grad_norm');
+      let problem = Object.entries(targetOut).some(([, t]) => !allFinite(t.data as Float32Array)) ? 'target network output' : null;
+      let out: Record<string, { data: unknown }> = {};
+      let loss = Number.NaN;
+      let gradNorm = Number.NaN;
+      if (!problem) {
+        const targetFeeds: Record<string, Float32Array> = {};
+        const rng = Rng.fromSeed(cfg.train.seed).fork(step, 0x6b6d);
+        for (const v of [1, 2] as const) {
+          targetFeeds[`target_z${v}`] = targetOut[`z${v}`]!.data as Float32Array;
+          const map = targetOut[`dense${v}`]?.data as Float32Array | undefined;
+          if (map && dense) targetFeeds[`target_dense${v}`] = dense.compute(map, batch.size, rng);
+        }
+        const feeds: Record<string, Float32Array> = {
+          ...data,
+          ...targetFeeds,
+          ...Object.fromEntries(state.online),
+          ...Object.fromEntries(state.optimizer),
+          ...Object.fromEntries([...state.queues].map(([name, q]) => [name, q.buffer])),
+          [LR_INPUT]: Float32Array.of(lr),
+          [WEIGHT_DECAY_INPUT]: Float32Array.of(cfg.optim.weight_decay),
+        };
+        out = await trainStep.run(pick(trainStep.inputNames, feeds));
+        loss = (out.loss!.data as Float32Array)[0]!;
+        gradNorm = (out.grad_norm!.data as Float32Array)[0]!;
+        problem = !Number.isFinite(loss) ? 'loss' : !Number.isFinite(gradNorm) ? 'gradient norm' : nonFiniteUpdate(state, out);
+      }
 
-      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
+      if (problem) {
         // The step graph is functional: skipping a step is not adopting its outputs.
         nonFinite++;
         skippedSteps++;
         lrScale /= 2;
-        logger.warn(`step ${step}: non-finite ${Number.isFinite(loss) ? 'gradient norm' : 'loss'} (loss ${loss}, grad_norm ${gradNorm}); step skipped, learning rate halved (now ×${lrScale})`);
+        const values = 'loss' in out ? ` (loss ${loss}, grad_norm ${gradNorm})` : '';
+        logger.warn(`step ${step}: non-finite ${problem}${values}; step skipped, learning rate halved (now ×${lrScale})`);
         if (nonFinite >= MAX_NONFINITE) {
           throw new Error(`step ${step}: ${MAX_NONFINITE} consecutive non-finite steps; stopping. The last checkpoint is intact; lower optim.base_lr (now ${cfg.optim.base_lr}) and resume or restart.`);
         }
@@ -157,8 +164,8 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
           step,
           epoch: schedule.stepsPerEpoch ? Math.floor((step - 1) / schedule.stepsPerEpoch) : 0,
           loss,
-          loss_global: scalar('loss_global'),
-          loss_dense: scalar('loss_dense'),
+          loss_global: scalar(out, 'loss_global'),
+          loss_dense: scalar(out, 'loss_dense'),
           lr,
           momentum: tau,
           pairs_per_s: (1000 * window.pairs) / elapsed,
@@ -242,6 +249,27 @@ function enqueueKeys(state: TrainingState, targetOut: Record<string, { data: unk
     state.queues.get('queue_global')?.enqueue(targetOut[`z${v}`]!.data as Float32Array);
     state.queues.get('queue_dense')?.enqueue(pooledKeys(targetOut[`dense${v}`]!.data as Float32Array, batch, channels, cells));
   }
+}
+
+/** The first updated tensor holding a non-finite value, as a message, or null. */
+function nonFiniteUpdate(state: TrainingState, out: Record<string, { data: unknown }>): string | null {
+  for (const part of [state.online, state.optimizer]) {
+    for (const name of part.keys()) {
+      const next = out[NEXT_PREFIX + name];
+      if (next && !allFinite(next.data as Float32Array)) return `update of '${name}'`;
+    }
+  }
+  return null;
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}
+
+function scalar(out: Record<string, { data: unknown }>, name: string): number {
+  const t = out[name];
+  return t ? (t.data as Float32Array)[0]! : Number.NaN;
 }
 
 /** Exactly the feeds a session declares (the writer drops inputs a graph does not read). */
