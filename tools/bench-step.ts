@@ -34,6 +34,7 @@ import { mul, neg, reduceMean, reduceSum } from '../src/onnx/ops/index.js';
 import { writeModel } from '../src/onnx/serialize.js';
 import { TensorStore } from '../src/runtime/residency.js';
 import { type Feed, Session } from '../src/runtime/session.js';
+import { uniformStream } from '../src/data/rng.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -67,20 +68,10 @@ function build(kind: Kind): Graph {
   return g;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Feeds for every input of `g`: parameters and buffers from their init, zero state, random data. */
 function feedsFor(g: Graph): Map<string, Float32Array> {
-  const r = rng(1);
+  const r = uniformStream(1);
   const gauss = () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
   const out = new Map<string, Float32Array>();
   for (const input of g.inputs) {

@@ -21,20 +21,15 @@ import { reduceMean } from '../src/onnx/ops/ReduceMean.js';
 import { writeModel } from '../src/onnx/serialize.js';
 import type { ExecutionProvider } from '../src/runtime/providers.js';
 import { Session } from '../src/runtime/session.js';
+import { uniformStream } from '../src/data/rng.js';
 
 const i = process.argv.indexOf('--ep');
 const ep = (i < 0 ? 'webgpu' : process.argv[i + 1]) as ExecutionProvider;
 let failures = 0;
 
-/** mulberry32 normals, deterministic. */
+/** Seeded normals (or U(0.5, 1.5) when `positive`), deterministic. */
 function normals(n: number, seed: number, positive = false): Float32Array {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = uniformStream(seed);
   return Float32Array.from({ length: n }, () => (positive ? 0.5 + next() : Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next())));
 }
 

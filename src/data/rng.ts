@@ -127,3 +127,9 @@ export class Rng {
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
+
+/** Uniform numbers in [0, 1) from a seeded stream, as a plain function (tests, benchmarks, K-means). */
+export function uniformStream(seed: number): () => number {
+  const r = Rng.fromSeed(seed);
+  return () => r.next();
+}

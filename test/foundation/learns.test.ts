@@ -18,7 +18,8 @@ import { writeModel } from '../../src/onnx/serialize.js';
 import type { ExecutionProvider } from '../../src/runtime/providers.js';
 import { TensorStore, liveGpuTensors } from '../../src/runtime/residency.js';
 import { Session } from '../../src/runtime/session.js';
-import { initInputs, linear, normal, rng } from './model.js';
+import { initInputs, linear, normal } from './model.js';
+import { uniformStream } from '../../src/data/rng.js';
 
 const B = 16;
 const S = 16;
@@ -64,7 +65,7 @@ test(`a small CNN trained with the in-graph SGD step halves its loss within ${ST
   for (const [name, data] of initInputs(g, 3)) store.set(name, data);
   for (const name of g.inputsWithRole('state').map((v) => v.name)) store.set(name, new Float32Array(g.inputNamed(name)!.value.size));
 
-  const r = rng(2024);
+  const r = uniformStream(2024);
   const losses: number[] = [];
   for (let step = 0; step < STEPS; step++) {
     const { x, y } = batch(r);

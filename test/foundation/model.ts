@@ -6,18 +6,8 @@ import { batchNorm } from '../../src/onnx/composite/batchNorm.js';
 import { shapeSize } from '../../src/onnx/dtype.js';
 import type { Graph, Value } from '../../src/onnx/ir.js';
 import { conv, gemm, globalAveragePool, maxPool, relu, reshape } from '../../src/onnx/ops/index.js';
+import { uniformStream } from '../../src/data/rng.js';
 
-/** mulberry32: a small deterministic PRNG. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
@@ -62,7 +52,7 @@ export function smallByolNet(g: Graph, x: Value, predictor: boolean): Value {
  * cross-check exercises non-trivial BN parameters.
  */
 export function initInputs(g: Graph, seed: number, jitter = false): Map<string, Float32Array> {
-  const r = rng(seed);
+  const r = uniformStream(seed);
   const out = new Map<string, Float32Array>();
   for (const input of g.inputs) {
     if ((input.role !== 'param' && input.role !== 'buffer') || !input.init) continue;

@@ -20,7 +20,8 @@ import { writeModel } from '../../src/onnx/serialize.js';
 import type { ExecutionProvider } from '../../src/runtime/providers.js';
 import { Session } from '../../src/runtime/session.js';
 import { type TensorMap, f32, readSafetensors, writeSafetensors } from '../../src/train/safetensors.js';
-import { initInputs, normal, relErr, rng, smallByolNet } from './model.js';
+import { initInputs, normal, relErr, smallByolNet } from './model.js';
+import { uniformStream } from '../../src/data/rng.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const PYTHON = '/usr/bin/python3';
@@ -54,7 +55,7 @@ test('loss, gradients and BN updates of a CNN + MLP + BYOL loss match PyTorch au
   assert.is(onlineParams.length, 13);
 
   const values = initInputs(g, 11, true);
-  const r = rng(5);
+  const r = uniformStream(5);
   values.set('x1', Float32Array.from({ length: B * 3 * S * S }, () => normal(r)));
   values.set('x2', Float32Array.from({ length: B * 3 * S * S }, () => normal(r)));
 

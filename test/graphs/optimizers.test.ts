@@ -11,17 +11,8 @@ import { add, mul, reduceMean, reduceSum } from '../../src/onnx/ops/index.js';
 import { readModel, writeModel } from '../../src/onnx/serialize.js';
 import { TensorStore } from '../../src/runtime/residency.js';
 import { Session } from '../../src/runtime/session.js';
+import { uniformStream } from '../../src/data/rng.js';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normals(n: number, r: () => number, scale = 1): number[] {
   return Array.from({ length: n }, () => scale * Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r()));
@@ -84,7 +75,7 @@ for (const kind of ['sgd', 'lars'] as const) {
       assert.equal(step.state, SPECS.map((s) => `momentum.${s.name}`));
       const session = await Session.create(writeModel(g).model, {}, g.name);
 
-      const r = rng(kind === 'sgd' ? 1 : 2);
+      const r = uniformStream(kind === 'sgd' ? 1 : 2);
       const ref: RefParam[] = SPECS.map((s) => {
         const n = s.shape.reduce((a, b) => a * b, 1);
         return { p: s.zero ? new Array(n).fill(0) : normals(n, r), buf: new Array(n).fill(0), group: s.group };
@@ -181,7 +172,7 @@ test('assembleTrainStep: loss, buffer updates, next params/state and grad_norm m
   assert.equal(roles, ['x:data', 'w:param/decay', 'b:param/no_decay', 'running_mean:buffer', 'lr:hyper', 'weight_decay:hyper', 'momentum.w:state', 'momentum.b:state']);
 
   const s = await Session.create(writeModel(g).model, {}, 'small');
-  const r = rng(7);
+  const r = uniformStream(7);
   const x = Float32Array.from(normals(12, r));
   const w = Float32Array.from(normals(3, r));
   const b = Float32Array.from(normals(3, r));

@@ -20,23 +20,13 @@ import { Graph, type GraphInput } from '../../src/onnx/ir.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';
 import { type TensorMap, f32, readSafetensors, writeSafetensors } from '../../src/train/safetensors.js';
+import { uniformStream } from '../../src/data/rng.js';
 
 const PYTHON = '/usr/bin/python3';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const SCRIPT = join(ROOT, 'tools', 'torch_resnet.py');
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, torchvision'], { encoding: 'utf8' }).status === 0;
 
-/** mulberry32, as the op-test harness uses. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
@@ -94,7 +84,7 @@ async function compare(options: ResNetOptions, batch: number, size: number, seed
   if (options.training) g.outputBufferUpdates();
   const session = await Session.create(writeModel(g).model, {}, g.name);
 
-  const r = rng(seed);
+  const r = uniformStream(seed);
   const feeds: Record<string, Float32Array> = { input: Float32Array.from({ length: x.size }, () => normal(r)) };
   for (const input of g.inputs) if (input.role === 'param' || input.role === 'buffer') feeds[input.value.name] = initialise(input, r);
   const ours = await session.run(feeds);

@@ -10,7 +10,8 @@ import { shapeSize } from '../../src/onnx/dtype.js';
 import { Graph, type Value } from '../../src/onnx/ir.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';
-import { type OpCase, checkCase, rng, sample } from './gradcheck.js';
+import { type OpCase, checkCase, sample } from './gradcheck.js';
+import { uniformStream } from '../../src/data/rng.js';
 
 type Input = { readonly shape: readonly number[]; readonly data: Float64Array };
 
@@ -29,7 +30,7 @@ async function runF64(inputs: Readonly<Record<string, Input>>, build: (x: Record
 }
 
 function randn(shape: readonly number[], seed: number, scale = 1): Input {
-  return { shape, data: Float64Array.from(sample({ shape, dtype: 'float64' }, rng(seed)) as Float64Array, (v) => v * scale) };
+  return { shape, data: Float64Array.from(sample({ shape, dtype: 'float64' }, uniformStream(seed)) as Float64Array, (v) => v * scale) };
 }
 
 /** Reference reductions over one axis of a row-major tensor: `f` maps each fibre to one number. */

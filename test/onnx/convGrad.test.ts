@@ -11,7 +11,8 @@ import { Graph } from '../../src/onnx/ir.js';
 import { type ConvAttrs, type ConvInputGradMethod, type ConvOptions, type ConvWeightGradMethod, Conv, conv, convInputGrad, convWeightGrad } from '../../src/onnx/ops/Conv.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';
-import { rng, sample } from './gradcheck.js';
+import { sample } from './gradcheck.js';
+import { uniformStream } from '../../src/data/rng.js';
 
 interface Geometry {
   readonly x: readonly [number, number, number, number];
@@ -52,7 +53,7 @@ for (const geo of GEOMETRIES) {
     for (const m of dxMethods) graph.output(`dx_${m}`, convInputGrad(g, w, x, attrs, m));
     for (const m of dwMethods) graph.output(`dw_${m}`, convWeightGrad(x, g, w, attrs, m));
     const session = await Session.create(writeModel(graph).model, {}, graph.name);
-    const random = rng(11);
+    const random = uniformStream(11);
     const out = await session.run({ x: sample({ shape: geo.x }, random), w: sample({ shape: geo.w }, random), g: sample({ shape: y.shape }, random) });
     await session.release();
     for (const [kind, methods] of [['dx', dxMethods], ['dw', dwMethods]] as const) {

@@ -12,8 +12,10 @@
 import { grad } from '../../src/onnx/autodiff.js';
 import { type DType, type TensorData, allocate, isFloat, shapeSize } from '../../src/onnx/dtype.js';
 import { Graph, type Value } from '../../src/onnx/ir.js';
+import { ancestors } from '../../src/onnx/reach.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';
+import { uniformStream } from '../../src/data/rng.js';
 
 /** How an input's random values are drawn: kept away from kinks and outside ops' domains. */
 export type Domain =
@@ -52,17 +54,6 @@ export interface CaseResult {
   readonly maxError: number;
 }
 
-/** A small deterministic PRNG (mulberry32) so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export function sample(spec: InputSpec, random: () => number): TensorData {
   const dtype = spec.dtype ?? 'float32';
@@ -95,13 +86,13 @@ export function sample(spec: InputSpec, random: () => number): TensorData {
 
 /** Builds the case graph, runs it, and returns shape mismatches as thrown errors and gradient errors as numbers. */
 export async function checkCase(c: OpCase, seed = 1): Promise<CaseResult> {
-  const random = rng(seed);
+  const random = uniformStream(seed);
   const graph = new Graph(`case ${c.op}: ${c.name}`);
   const x: Record<string, Value> = {};
   for (const [name, spec] of Object.entries(c.inputs)) x[name] = graph.input(name, spec.dtype ?? 'float32', spec.shape);
   const built = c.build(x);
   const ys = Array.isArray(built) ? (built as readonly Value[]) : [built as Value];
-  const wrt = Object.entries(c.inputs).filter(([name, s]) => !s.fixed && isFloat(s.dtype ?? 'float32') && dependsOn(ys, x[name]!)).map(([name]) => name);
+  const wrt = Object.entries(c.inputs).filter(([name, s]) => !s.fixed && isFloat(s.dtype ?? 'float32') && ancestors(graph, ys).values.has(x[name]!)).map(([name]) => name);
   const seeds = ys.map((y, i) => graph.input(`seed${i}`, y.dtype, y.shape));
   const grads = grad(ys, wrt.map((n) => x[n]!), { seeds });
   ys.forEach((y, i) => graph.output(`y${i}`, y));
@@ -155,10 +146,4 @@ export async function checkCase(c: OpCase, seed = 1): Promise<CaseResult> {
   }
   await session.release();
   return { case: `${c.op}: ${c.name}`, errors, maxError: Math.max(0, ...Object.values(errors)) };
-}
-
-function dependsOn(ys: readonly Value[], v: Value): boolean {
-  const reach = new Set<Value>([v]);
-  for (const node of v.graph.nodes) if (node.inputs.some((i) => i && reach.has(i))) node.outputs.forEach((o) => reach.add(o));
-  return ys.some((y) => reach.has(y));
 }

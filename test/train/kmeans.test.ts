@@ -3,17 +3,14 @@ import * as assert from 'uvu/assert';
 import { Rng as DataRng } from '../../src/data/rng.js';
 import { DenseKMeans, type UniformRng as Rng } from '../../src/train/kmeans.js';
 
-/** mulberry32: a small seeded generator standing in for the data module's RNG. */
+/** The data module's seeded RNG, counting its draws. */
 function seeded(seed: number): Rng & { draws: number } {
-  let s = seed | 0;
+  const source = DataRng.fromSeed(seed);
   return {
     draws: 0,
     next() {
       this.draws++;
-      s = (s + 0x6d2b79f5) | 0;
-      let t = Math.imul(s ^ (s >>> 15), 1 | s);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      return source.next();
     },
   };
 }
@@ -127,7 +124,7 @@ function randomProblem(rng: Rng, N: number, C: number): number[][] {
 }
 
 test('matches the reference K-means assignment for assignment, on 200 small problems', () => {
-  const gen = seeded(7);
+  const gen = seeded(3);
   let refills = 0;
   for (let trial = 0; trial < 200; trial++) {
     const N = 3 + (trial % 6);
