@@ -27,6 +27,7 @@
  * adopting its outputs.
  */
 import { grad } from '../src/onnx/autodiff.js';
+import { ancestors } from '../src/onnx/reach.js';
 import { scalar } from '../src/onnx/constant.js';
 import { GraphError } from '../src/onnx/errors.js';
 import { type Graph, NEXT_PREFIX, type ParamGroup, type Value } from '../src/onnx/ir.js';
@@ -150,21 +151,6 @@ export interface TrainStep {
   readonly outputs: readonly string[];
 }
 
-/** Parameters whose value can reach `loss`. */
-function reachingParams(graph: Graph, loss: Value, params: readonly Value[]): Set<Value> {
-  const reach = new Map<Value, Set<Value>>(); // value → parameters it depends on
-  for (const p of params) reach.set(p, new Set([p]));
-  for (const node of graph.nodes) {
-    let deps: Set<Value> | null = null;
-    for (const v of node.inputs) {
-      const r = v && reach.get(v);
-      if (r) for (const p of r) (deps ??= new Set()).add(p);
-    }
-    if (deps) for (const o of node.outputs) reach.set(o, deps);
-  }
-  return reach.get(loss) ?? new Set();
-}
-
 /**
  * Turns a forward graph with a scalar `loss` into a train-step graph: outputs `loss`, then
  * `next.<buffer>` for the buffer updates the graph recorded, the optimizer outputs (`next.<param>`,
@@ -175,7 +161,7 @@ export function assembleTrainStep(graph: Graph, loss: Value, options: TrainStepO
   if (loss.size !== 1 || loss.dtype !== 'float32') throw new GraphError(`assembleTrainStep: the loss must be a float32 scalar, got ${loss}`);
   const inputs = graph.inputs.filter((i) => i.role === 'param');
   if (inputs.length === 0) throw new GraphError(`assembleTrainStep: graph '${graph.name}' has no parameters (inputs with role 'param')`);
-  const reaching = reachingParams(graph, loss, inputs.map((i) => i.value));
+  const reaching = ancestors(graph, [loss]).values;
   const unused = inputs.filter((i) => !reaching.has(i.value)).map((i) => i.value.name);
   if (unused.length > 0 && !options.allowUnused) {
     throw new GraphError(`assembleTrainStep: the loss does not depend on parameter${unused.length > 1 ? 's' : ''} ${unused.map((u) => `'${u}'`).join(', ')}; fix the wiring or pass allowUnused`);

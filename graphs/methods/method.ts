@@ -6,6 +6,8 @@
  */
 import type { MultiSiamConfig } from '../../src/config/index.js';
 import type { Graph, Value } from '../../src/onnx/ir.js';
+import { encode, perView } from '../encoder.js';
+import { type AlignmentInputs, type ViewIndex, declareAlignment, declareViews } from '../inputs.js';
 import { add } from '../../src/onnx/ops/Add.js';
 import { mul } from '../../src/onnx/ops/Mul.js';
 
@@ -28,4 +30,18 @@ export interface Method {
 /** The loss terms of a method from its two summed terms, weighted by `loss.w_global` and `loss.w_dense`. */
 export function weightedLoss(cfg: MultiSiamConfig, lossGlobal: Value, lossDense: Value): LossTerms {
   return { loss: add(mul(lossGlobal, cfg.loss.w_global), mul(lossDense, cfg.loss.w_dense)), loss_global: lossGlobal, loss_dense: lossDense };
+}
+
+/** The aligned dense map of view v from its backbone features: R' for the target network. */
+export type DenseOfView = (features: Value, flipped: Value, v: ViewIndex, alignment: AlignmentInputs) => Value;
+
+/** The target forward of the dense methods: z' (`z1`, `z2`) and an aligned dense map (`dense1`, `dense2`) per view. */
+export function denseTargetForward(g: Graph, cfg: MultiSiamConfig, denseOf: DenseOfView): Record<string, Value> {
+  const views = declareViews(g, cfg);
+  const alignment = declareAlignment(g, cfg);
+  const target = perView(g, (v) => {
+    const { features, z } = encode(views[v].image, cfg);
+    return { z, dense: denseOf(features, views[v].flipped, v, alignment) };
+  });
+  return { z1: target[1].z, z2: target[2].z, dense1: target[1].dense, dense2: target[2].dense };
 }

@@ -17,7 +17,7 @@ import { attend } from '../attention.js';
 import { encode, perView, projectDense } from '../encoder.js';
 import { type AlignmentInputs, type ViewIndex, VIEWS, declareAlignment, declareDenseTargets, declareDenseWeight, declareGlobalTargets, declareQueues, declareViews, other } from '../inputs.js';
 import { cellsAsRows, infoNce, weightedPairMean } from '../losses.js';
-import { type LossTerms, type Method, weightedLoss } from './method.js';
+import { type LossTerms, type Method, denseTargetForward, weightedLoss } from './method.js';
 
 /** The backbone map of view v, flipped back and resampled to S×S on the RoI: R (online) or R' (target). */
 function alignedFeatures(features: Value, flipped: Value, v: ViewIndex, alignment: AlignmentInputs): Value {
@@ -51,12 +51,6 @@ export const moco: Method = {
   },
 
   target(g: Graph, cfg: MultiSiamConfig): Record<string, Value> {
-    const views = declareViews(g, cfg);
-    const alignment = declareAlignment(g, cfg);
-    const target = perView(g, (v) => {
-      const { features, z } = encode(views[v].image, cfg);
-      return { z, dense: projectDense(alignedFeatures(features, views[v].flipped, v, alignment), cfg) };
-    });
-    return { z1: target[1].z, z2: target[2].z, dense1: target[1].dense, dense2: target[2].dense };
+    return denseTargetForward(g, cfg, (features, flipped, v, alignment) => projectDense(alignedFeatures(features, flipped, v, alignment), cfg));
   },
 };

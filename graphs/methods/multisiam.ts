@@ -15,7 +15,7 @@ import { flipBack, roiAlign, withOffsets } from '../alignment.js';
 import { encode, headSizes, perView, projectDense } from '../encoder.js';
 import { mlp, mlp2d } from '../heads.js';
 import { byolLoss, clusterConsistency, featureConsistency, weightedPairMean } from '../losses.js';
-import { type LossTerms, type Method, weightedLoss } from './method.js';
+import { type LossTerms, type Method, denseTargetForward, weightedLoss } from './method.js';
 
 /** The projected dense map of a view, flipped back and aligned: R (online) or R' (target). */
 function alignedDense(features: Value, flipped: Value, v: ViewIndex, alignment: AlignmentInputs, cfg: MultiSiamConfig): Value {
@@ -54,12 +54,6 @@ export const multisiam: Method = {
   },
 
   target(g: Graph, cfg: MultiSiamConfig): Record<string, Value> {
-    const views = declareViews(g, cfg);
-    const alignment = declareAlignment(g, cfg);
-    const target = perView(g, (v) => {
-      const { features, z } = encode(views[v].image, cfg);
-      return { z, dense: alignedDense(features, views[v].flipped, v, alignment, cfg) };
-    });
-    return { z1: target[1].z, z2: target[2].z, dense1: target[1].dense, dense2: target[2].dense };
+    return denseTargetForward(g, cfg, (features, flipped, v, alignment) => alignedDense(features, flipped, v, alignment, cfg));
   },
 };

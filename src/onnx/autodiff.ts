@@ -11,6 +11,7 @@ import { scalar } from './constant.js';
 import { formatShape, isFloat } from './dtype.js';
 import { GradError } from './errors.js';
 import type { Node, Value } from './ir.js';
+import { descendants } from './reach.js';
 import { broadcastAxes, sameShape } from './shape.js';
 import { add } from './ops/Add.js';
 import { expand } from './ops/Expand.js';
@@ -32,7 +33,7 @@ export function grad(outputs: Value | readonly Value[], wrt: readonly Value[], o
   if (seeds.length !== outs.length) throw new GradError(`grad: ${outs.length} outputs but ${seeds.length} seeds`);
 
   const nodes = graph.nodes.slice(); // backward nodes appended below are not revisited
-  const dependsOnWrt = forwardReach(nodes, wrt);
+  const dependsOnWrt = descendants(graph, wrt, nodes);
   const cotangents = new Map<Value, Value>();
   outs.forEach((o, i) => {
     const s = seeds[i]!;
@@ -90,15 +91,6 @@ function neededInputs(node: Node, dependsOnWrt: Set<Value>): boolean[] {
     }
     return flows && rule === 'differentiable';
   });
-}
-
-/** Values computed from any of `wrt` (including `wrt` themselves). */
-function forwardReach(nodes: readonly Node[], wrt: readonly Value[]): Set<Value> {
-  const reach = new Set<Value>(wrt);
-  for (const node of nodes) {
-    if (node.inputs.some((v) => v !== undefined && reach.has(v))) for (const o of node.outputs) reach.add(o);
-  }
-  return reach;
 }
 
 /** Sums a cotangent of a broadcast shape back to `input`'s shape and checks it. */

@@ -10,6 +10,7 @@ import { BYTES_PER_ELEMENT, type DType, ONNX_DTYPE, type TensorData, allocate, d
 import { OnnxFormatError } from './errors.js';
 import { type Attrs, type AttrValue, Graph, type InputRole, type Node, type ParamGroup, type Value } from './ir.js';
 import { ATTR_TYPE, type AttributeMsg, type GraphMsg, type ModelMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg, decodeModel, encodeModel } from './proto.js';
+import { ancestors } from './reach.js';
 import { opForType } from './registry.js';
 
 export const OPSET = 18;
@@ -46,7 +47,7 @@ export interface WrittenModel {
 /** Serialises the part of `graph` its outputs depend on. */
 export function writeModel(graph: Graph, options: WriteOptions = {}): WrittenModel {
   if (graph.outputs.length === 0) throw new OnnxFormatError(`graph '${graph.name}' has no outputs; mark some with graph.output(name, value)`);
-  const live = liveNodes(graph);
+  const live = ancestors(graph, graph.outputs.map((o) => o.value)).nodes;
   const used = new Set<Value>();
   for (const node of live) for (const v of node.inputs) if (v) used.add(v);
   for (const o of graph.outputs) used.add(o.value);
@@ -151,18 +152,6 @@ export function readModel(bytes: Uint8Array, readExternal?: (location: string) =
     graph.output(o.name, v);
   }
   return graph;
-}
-
-function liveNodes(graph: Graph): Node[] {
-  const needed = new Set<Value>(graph.outputs.map((o) => o.value));
-  const live: Node[] = [];
-  for (let i = graph.nodes.length - 1; i >= 0; i--) {
-    const node = graph.nodes[i]!;
-    if (!node.outputs.some((o) => needed.has(o))) continue;
-    live.push(node);
-    for (const v of node.inputs) if (v) needed.add(v);
-  }
-  return live.reverse();
 }
 
 function nodeMsg(node: Node): NodeMsg {
