@@ -16,12 +16,9 @@ writes them out in PyTorch following SPEC §2.9 (every channel count c → round
 convs of a dilated BasicBlock use dilation and padding d). `--selfcheck` shows RefResNet equals
 torchvision on the configurations torchvision has.
 
-safetensors is parsed by hand (the Debian python3-torch has no safetensors module): an 8-byte
-little-endian header length, a JSON header, then raw little-endian tensors.
+safetensors goes through tools/torch_safetensors.py (the Debian python3-torch has no safetensors module).
 """
 import copy
-import json
-import struct
 import sys
 
 import numpy as np
@@ -29,40 +26,7 @@ import torch
 import torch.nn as nn
 import torchvision
 
-DTYPES = {'F32': np.float32, 'F64': np.float64, 'I64': np.int64, 'I32': np.int32, 'U8': np.uint8}
-
-
-def read_safetensors(path):
-    with open(path, 'rb') as f:
-        raw = f.read()
-    (n,) = struct.unpack('<Q', raw[:8])
-    header = json.loads(raw[8:8 + n].decode('utf-8'))
-    meta = header.pop('__metadata__', {})
-    base = 8 + n
-    tensors = {}
-    for name, info in header.items():
-        begin, end = info['data_offsets']
-        arr = np.frombuffer(raw[base + begin:base + end], dtype=DTYPES[info['dtype']]).reshape(info['shape'])
-        tensors[name] = torch.from_numpy(arr.copy())
-    return tensors, meta
-
-
-def write_safetensors(path, tensors):
-    header, blobs, offset = {}, [], 0
-    for name in sorted(tensors):
-        arr = np.ascontiguousarray(tensors[name].detach().cpu().numpy().astype(np.float32))
-        data = arr.tobytes()
-        header[name] = {'dtype': 'F32', 'shape': list(arr.shape), 'data_offsets': [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header).encode('utf-8')
-    text += b' ' * ((8 - len(text) % 8) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-
+import torch_safetensors
 
 def scaled(c, w):
     """round(c·w) with halves rounded up, at least 1 (SPEC §2.9)."""
@@ -231,7 +195,7 @@ if __name__ == '__main__':
         sys.exit(0)
     if len(sys.argv) != 3:
         raise SystemExit(__doc__)
-    tensors, meta = read_safetensors(sys.argv[1])
+    tensors, meta = torch_safetensors.load(sys.argv[1])
     out, used = run(tensors, meta)
-    write_safetensors(sys.argv[2], out)
+    torch_safetensors.save(sys.argv[2], {k: v.float() for k, v in out.items()})
     print(f'torch_resnet: {used}, {meta}, outputs {sorted(k for k in out if "." not in k)}')
