@@ -215,7 +215,11 @@ export class Graph {
     const key = data.length <= 64 ? `${dtype}|${shape.join(',')}|${Array.from(data as ArrayLike<number | bigint>).join(',')}` : null;
     const cached = key === null ? undefined : this.constantCache.get(key);
     if (cached) return cached;
-    const value = new Value(this, this.nextId++, this.claim(this.autoName('const')), dtype, shape, null, 0, data);
+    // Skip generated names already taken: the ONNX reader renames constants to the names it read,
+    // which may be a later `const_N` of this counter.
+    let name = this.autoName('const');
+    while (this.names.has(name)) name = this.autoName('const');
+    const value = new Value(this, this.nextId++, this.claim(name), dtype, shape, null, 0, data);
     this.constants.push(value);
     if (key !== null) this.constantCache.set(key, value);
     return value;

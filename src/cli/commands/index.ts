@@ -1,9 +1,13 @@
 // One line per command; main.ts registers them in this order.
 import type { Argv } from 'yargs';
+import { buildCommand } from './build.js';
+import { inspectCommand } from './inspect.js';
 import { synthCommand } from './synth.js';
 import { trainCommand } from './train.js';
 
 export const COMMANDS: readonly ((cli: Argv) => Argv)[] = [
   (cli) => cli.command(trainCommand),
+  (cli) => cli.command(buildCommand),
+  (cli) => cli.command(inspectCommand),
   (cli) => cli.command(synthCommand),
 ];
