@@ -40,6 +40,8 @@ export interface WrittenModel {
   readonly model: Uint8Array;
   readonly inputs: readonly ValueDescription[];
   readonly outputs: readonly ValueDescription[];
+  /** Nodes written (the graph's live nodes, plus an Identity per output that needs one). */
+  readonly nodeCount: number;
   /** Bytes of the external data file, when any tensor went there. */
   readonly externalData?: Uint8Array;
 }
@@ -84,7 +86,7 @@ export function writeModel(graph: Graph, options: WriteOptions = {}): WrittenMod
     .filter((i) => used.has(i.value))
     .map((i): ValueDescription => ({ name: i.value.name, dtype: i.value.dtype, shape: i.value.shape, role: i.role, ...(i.group ? { group: i.group } : {}) }));
   const described = graph.outputs.map(({ name, value }): ValueDescription => ({ name, dtype: value.dtype, shape: value.shape }));
-  return { model: bytes, inputs, outputs: described, ...(data ? { externalData: data } : {}) };
+  return { model: bytes, inputs, outputs: described, nodeCount: nodes.length, ...(data ? { externalData: data } : {}) };
 }
 
 /** Writes `path` and, for large tensors, `<name>.data` beside it; returns the files written. */

@@ -102,7 +102,7 @@ export function writeBundle(cfg: MultiSiamConfig, outDir: string): BuildReport {
     }
     described[key] = {
       file,
-      nodes: graph.nodes.length,
+      nodes: written.nodeCount,
       inputs: written.inputs.map((i) => ({ ...i, role: i.role ?? 'data' })),
       outputs: written.outputs.map((o) => ({ ...o, role: outputRole(o.name, graph) })),
     };
