@@ -19,6 +19,7 @@ import { Session } from '../runtime/session.js';
 import { type Bundle, GRAPH_FILES, readBundle, readBundleTensors, writeBundle } from './bundle.js';
 import { type JsonObject, resumeCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { batchFeeds, pairOptionsFor } from './data.js';
+import type { PairBatch } from '../data/batch.js';
 import { type MetricRecord, MetricsLog, StatusLine, type StatusStream, metricsPath, writeLossPlot } from './metrics.js';
 import { KeyQueue } from './queue.js';
 import { type LrSchedule, type MomentumSchedule, learningRate, momentumAt } from './schedules.js';
@@ -36,8 +37,6 @@ export interface TrainOptions {
   readonly bundle?: string;
   readonly ep?: ExecutionProvider;
   readonly resume?: boolean;
-  /** Stop early after this many steps of this invocation (tests; the schedules still span the whole run). */
-  readonly stopAfter?: number;
   readonly status?: StatusStream;
   readonly logger?: Logger;
 }
@@ -78,10 +77,6 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
 
   const session = (key: 'train_step' | 'target_forward') => Session.create(join(bundle.dir, GRAPH_FILES[key]), { ep: options.ep ?? 'cpu' }, key);
   const [trainStep, targetForward] = [await session('train_step'), await session('target_forward')];
-  const grid = denseGridSize(cfg);
-  const cells = grid.h * grid.w;
-  const denseDim = cfg.heads.dense_proj_dim;
-  const dense = cfg.method === 'multisiam' || cfg.framework === 'moco' ? new DenseTargets(cfg, denseDim, cells) : null;
   const loader = new PairLoader({ data: dataSpec, pair: pairOptionsFor(cfg), batchSize: cfg.train.batch_size, seed: cfg.train.seed, startStep, workers: cfg.data.workers, prefetch: cfg.data.prefetch, logger });
   const metrics = MetricsLog.open(runDir, checkpoint ? startStep : undefined);
   const status = new StatusLine(options.status ?? process.stderr);
@@ -98,87 +93,55 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   const save = (step: number): string =>
     saveCheckpoint(runDir, step, stateToTensors(state, bundle.manifest), { config_hash: configHash(cfg), total_steps: totalSteps, lr_scale: lrScale, skipped: loader.skipped } as JsonObject, { keep: cfg.train.keep_checkpoints });
 
+  const runner = new StepRunner(cfg, state, trainStep, targetForward);
   let step = startStep;
   let lastCheckpoint: string | null = null;
   let nonFinite = 0;
   let skippedSteps = 0;
   const window = { t: performance.now(), pairs: 0, wait: 0 };
   try {
-    while (step < totalSteps && !interrupted && (options.stopAfter === undefined || step - startStep < options.stopAfter)) {
+    while (step < totalSteps && !interrupted) {
       const { batch, waitMs } = await loader.next();
-      const started = performance.now();
-      const data = batchFeeds(batch);
-      const targetOut = await targetForward.run(pick(targetForward.inputNames, { ...data, ...Object.fromEntries(state.target) }));
       const lr = learningRate(lrSchedule, step) * lrScale;
       const tau = momentumAt(emaSchedule, step);
-      let problem = Object.entries(targetOut).some(([, t]) => !allFinite(t.data as Float32Array)) ? 'target network output' : null;
-      let out: Record<string, { data: unknown }> = {};
-      let loss = Number.NaN;
-      let gradNorm = Number.NaN;
-      if (!problem) {
-        const targetFeeds: Record<string, Float32Array> = {};
-        const rng = Rng.fromSeed(cfg.train.seed).fork(step, 0x6b6d);
-        for (const v of [1, 2] as const) {
-          targetFeeds[`target_z${v}`] = targetOut[`z${v}`]!.data as Float32Array;
-          const map = targetOut[`dense${v}`]?.data as Float32Array | undefined;
-          if (map && dense) targetFeeds[`target_dense${v}`] = dense.compute(map, batch.size, rng);
-        }
-        const feeds: Record<string, Float32Array> = {
-          ...data,
-          ...targetFeeds,
-          ...Object.fromEntries(state.online),
-          ...Object.fromEntries(state.optimizer),
-          ...Object.fromEntries([...state.queues].map(([name, q]) => [name, q.buffer])),
-          [LR_INPUT]: Float32Array.of(lr),
-          [WEIGHT_DECAY_INPUT]: Float32Array.of(cfg.optim.weight_decay),
-        };
-        out = await trainStep.run(pick(trainStep.inputNames, feeds));
-        loss = (out.loss!.data as Float32Array)[0]!;
-        gradNorm = (out.grad_norm!.data as Float32Array)[0]!;
-        problem = !Number.isFinite(loss) ? 'loss' : !Number.isFinite(gradNorm) ? 'gradient norm' : nonFiniteUpdate(state, out);
-      }
-
-      if (problem) {
-        // The step graph is functional: skipping a step is not adopting its outputs.
+      const result = await runner.run(batch, step, lr, tau);
+      if (result.problem) {
         nonFinite++;
         skippedSteps++;
         lrScale /= 2;
-        const values = 'loss' in out ? ` (loss ${loss}, grad_norm ${gradNorm})` : '';
-        logger.warn(`step ${step}: non-finite ${problem}${values}; step skipped, learning rate halved (now ×${lrScale})`);
+        const values = result.ran ? ` (loss ${result.loss}, grad_norm ${result.gradNorm})` : '';
+        logger.warn(`step ${step}: non-finite ${result.problem}${values}; step skipped, learning rate halved (now ×${lrScale})`);
         if (nonFinite >= MAX_NONFINITE) {
           throw new Error(`step ${step}: ${MAX_NONFINITE} consecutive non-finite steps; stopping. The last checkpoint is intact; lower optim.base_lr (now ${cfg.optim.base_lr}) and resume or restart.`);
         }
       } else {
         nonFinite = 0;
-        adopt(state, out);
-        updateTarget(state, tau);
-        if (cfg.framework === 'moco') enqueueKeys(state, targetOut, batch.size, denseDim, cells);
       }
       step++;
       window.pairs += batch.size;
       window.wait += waitMs;
-      const elapsed = performance.now() - window.t;
 
       if (step % cfg.train.log_every === 0 || step === totalSteps) {
+        const elapsed = performance.now() - window.t;
         const record: MetricRecord = {
           step,
           epoch: schedule.stepsPerEpoch ? Math.floor((step - 1) / schedule.stepsPerEpoch) : 0,
-          loss,
-          loss_global: scalar(out, 'loss_global'),
-          loss_dense: scalar(out, 'loss_dense'),
+          loss: result.loss,
+          loss_global: result.lossGlobal,
+          loss_dense: result.lossDense,
           lr,
           momentum: tau,
           pairs_per_s: (1000 * window.pairs) / elapsed,
           data_wait: window.wait / elapsed,
           iou_pass_rate: mean(batch.denseWeight),
-          grad_norm: gradNorm,
-          step_ms: performance.now() - started,
+          grad_norm: result.gradNorm,
+          ...result.phases,
         };
         metrics.append(record);
         window.t = performance.now();
         window.pairs = 0;
         window.wait = 0;
-        status.update({ step, totalSteps, loss, lossGlobal: record.loss_global as number, lossDense: record.loss_dense as number, lr, momentum: tau, pairsPerSec: record.pairs_per_s as number, dataWait: record.data_wait as number });
+        status.update({ step, totalSteps, loss: result.loss, lossGlobal: result.lossGlobal, lossDense: result.lossDense, lr, momentum: tau, pairsPerSec: record.pairs_per_s as number, dataWait: record.data_wait as number });
       }
       if (step % cfg.train.checkpoint_every === 0 && step < totalSteps) lastCheckpoint = save(step);
     }
@@ -195,6 +158,82 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   if (existsSync(metricsPath(runDir))) writeLossPlot(metricsPath(runDir), join(runDir, 'loss.svg'), `${bundle.manifest.method} (${describe(cfg)})`);
   if (loader.skipped > 0) logger.warn(`${loader.skipped} unreadable image(s) were skipped and replaced (each named above)`);
   return { runDir, firstStep: startStep, lastStep: step, totalSteps, interrupted, checkpoint: lastCheckpoint, skippedSteps };
+}
+
+/** What one step produced: loss terms, or the reason it was skipped; and where its time went (ms). */
+interface StepResult {
+  readonly problem: string | null;
+  /** Whether the train step ran (a non-finite target output stops before it). */
+  readonly ran: boolean;
+  readonly loss: number;
+  readonly lossGlobal: number;
+  readonly lossDense: number;
+  readonly gradNorm: number;
+  readonly phases: { readonly target_ms: number; readonly targets_ms: number; readonly step_ms: number; readonly update_ms: number };
+}
+
+/**
+ * One training step on a batch: target forward → dense targets → train step → (when every number
+ * is finite) adopt the updates, EMA the target, enqueue MoCo keys. The step graph is functional, so
+ * skipping a non-finite step is simply not adopting its outputs.
+ */
+class StepRunner {
+  private readonly dense: DenseTargets | null;
+  private readonly cells: number;
+
+  constructor(
+    private readonly cfg: MultiSiamConfig,
+    private readonly state: TrainingState,
+    private readonly trainStep: Session,
+    private readonly targetForward: Session,
+  ) {
+    const grid = denseGridSize(cfg);
+    this.cells = grid.h * grid.w;
+    const hasDense = cfg.method === 'multisiam' || cfg.framework === 'moco';
+    this.dense = hasDense ? new DenseTargets(cfg, cfg.heads.dense_proj_dim, this.cells) : null;
+  }
+
+  async run(batch: PairBatch, step: number, lr: number, tau: number): Promise<StepResult> {
+    const { cfg, state } = this;
+    const t0 = performance.now();
+    const data = batchFeeds(batch);
+    const target = await this.targetForward.run(pick(this.targetForward.inputNames, { ...data, ...Object.fromEntries(state.target) }));
+    const t1 = performance.now();
+    const skipped = (problem: string, phases: StepResult['phases']): StepResult => ({ problem, ran: false, loss: NaN, lossGlobal: NaN, lossDense: NaN, gradNorm: NaN, phases });
+    if (Object.values(target).some((t) => !allFinite(t.data as Float32Array))) {
+      return skipped('target network output', { target_ms: t1 - t0, targets_ms: 0, step_ms: 0, update_ms: 0 });
+    }
+    const targets: Record<string, Float32Array> = {};
+    const rng = Rng.fromSeed(cfg.train.seed).fork(step, 0x6b6d);
+    for (const v of [1, 2] as const) {
+      targets[`target_z${v}`] = target[`z${v}`]!.data as Float32Array;
+      const map = target[`dense${v}`]?.data as Float32Array | undefined;
+      if (map && this.dense) targets[`target_dense${v}`] = this.dense.compute(map, batch.size, rng);
+    }
+    const t2 = performance.now();
+    const out = await this.trainStep.run(
+      pick(this.trainStep.inputNames, {
+        ...data,
+        ...targets,
+        ...Object.fromEntries(state.online),
+        ...Object.fromEntries(state.optimizer),
+        ...Object.fromEntries([...state.queues].map(([name, q]) => [name, q.buffer])),
+        [LR_INPUT]: Float32Array.of(lr),
+        [WEIGHT_DECAY_INPUT]: Float32Array.of(cfg.optim.weight_decay),
+      }),
+    );
+    const t3 = performance.now();
+    const loss = scalar(out, 'loss');
+    const gradNorm = scalar(out, 'grad_norm');
+    const problem = !Number.isFinite(loss) ? 'loss' : !Number.isFinite(gradNorm) ? 'gradient norm' : nonFiniteUpdate(state, out);
+    if (!problem) {
+      adopt(state, out);
+      updateTarget(state, tau);
+      if (cfg.framework === 'moco') enqueueKeys(state, target, batch.size, cfg.heads.dense_proj_dim, this.cells);
+    }
+    const phases = { target_ms: t1 - t0, targets_ms: t2 - t1, step_ms: t3 - t2, update_ms: performance.now() - t3 };
+    return { problem, ran: true, loss, lossGlobal: scalar(out, 'loss_global'), lossDense: scalar(out, 'loss_dense'), gradNorm, phases };
+  }
 }
 
 /**
