@@ -1,9 +1,11 @@
 /**
  * Conv gradient formulations, timed on the conv layers of a ResNet backbone: for each distinct layer
- * geometry, the forward Conv, the input gradient (flipped-kernel Conv vs ConvTranspose) and the
- * weight gradient (per-offset Gemm vs Conv over transposed X and g), then totals over the network
- * weighted by how often each geometry occurs. `auto` is what the Conv VJP emits. A benchmark prints
- * figures; it asserts nothing (variants are only checked to agree).
+ * geometry, the forward Conv, each input-gradient and weight-gradient formulation alone (see the
+ * Conv comment in src/onnx/ops/Conv.ts), and both together as the VJP builds them (sharing one
+ * im2col of g), then totals over the network weighted by how often each geometry occurs. `auto` is
+ * what the Conv VJP emits. Isolated layers favour copies (Slice, Transpose, Concat) that cost more
+ * inside a whole step: confirm a choice with `node dist/tools/bench-step.js --profile`. A benchmark
+ * prints figures; it asserts nothing (variants are only checked to agree).
  *
  *   node dist/tools/bench-conv-grad.js [--depth 18|50] [--width 1] [--batch 16] [--size 112]
  *                                      [--threads 0 (ORT default)] [--reps 5] [--ep cpu|webgpu|cuda]
@@ -12,7 +14,10 @@ import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { resnet } from '../graphs/resnet.js';
 import { Graph, type Value } from '../src/onnx/ir.js';
-import { type ConvAttrs, Conv, type ConvInputGradMethod, type ConvWeightGradMethod, conv, convInputGrad, convWeightGrad } from '../src/onnx/ops/Conv.js';
+import { concat } from '../src/onnx/ops/Concat.js';
+import { type ConvAttrs, Conv, conv } from '../src/onnx/ops/Conv.js';
+import { type ConvInputGradMethod, type ConvWeightGradMethod, convGrads, convInputGrad, convWeightGrad } from '../src/onnx/convGrad.js';
+import { reshape } from '../src/onnx/ops/Reshape.js';
 import { writeModel } from '../src/onnx/serialize.js';
 import type { ExecutionProvider } from '../src/runtime/providers.js';
 import { Session } from '../src/runtime/session.js';
@@ -62,10 +67,13 @@ function variants(layer: Layer): Variant[] {
   const opts = { strides: [a.strides[0]!, a.strides[1]!] as const, pads: [a.pads[0]!, a.pads[1]!, a.pads[2]!, a.pads[3]!] as const, dilations: [a.dilations[0]!, a.dilations[1]!] as const, group: a.group };
   const out: Variant[] = [{ label: 'forward', build: (x, w) => conv(x, w, undefined, opts) }];
   const flippable = a.strides.every((s) => s === 1) && [0, 1, 2, 3].every((i) => a.dilations[i % 2]! * (a.kernel_shape[i % 2]! - 1) >= a.pads[i]!);
-  const dx: ConvInputGradMethod[] = ['auto', ...(flippable ? (['conv'] as const) : []), 'convTranspose'];
+  const im2colOfG = flippable && a.group === 1;
+  const dx: ConvInputGradMethod[] = ['auto', ...(im2colOfG ? (['gemm', 'matMul'] as const) : []), ...(flippable ? (['conv'] as const) : []), 'convTranspose'];
   if (!layer.stem) for (const m of dx) out.push({ label: `dX ${m}`, build: (x, w, g) => convInputGrad(g, w, x, a, m) });
-  const dw: ConvWeightGradMethod[] = ['auto', ...(a.group === 1 ? (['gemm'] as const) : []), 'conv'];
+  const dw: ConvWeightGradMethod[] = ['auto', ...(a.group === 1 ? (['gemm'] as const) : []), ...(im2colOfG ? (['matMul'] as const) : []), 'conv'];
   for (const m of dw) out.push({ label: `dW ${m}`, build: (x, w, g) => convWeightGrad(x, g, w, a, m) });
+  // What the VJP builds: both gradients, sharing one im2col of g where the methods allow.
+  if (!layer.stem) out.push({ label: 'dX+dW auto', build: (x, w, g) => { const r = convGrads(x, g, w, a, { X: true, W: true }); return concat([reshape(r.X!, [r.X!.size]), reshape(r.W!, [r.W!.size])], 0); } });
   return out;
 }
 
@@ -132,7 +140,7 @@ for (const layer of layers()) {
   const refs = new Map<string, Float32Array>();
   vs.forEach((v, i) => {
     const { ms, data } = results[i]!;
-    const kind = v.label.slice(0, 2);
+    const kind = v.label.split(' ')[0]!;
     const ref = refs.get(kind);
     if (!ref) refs.set(kind, data);
     const agree = ref ? `  (vs auto: rel diff ${relDiff(data, ref).toExponential(1)})` : '';

@@ -100,17 +100,19 @@ export const OP_CASES: readonly OpCase[] = [
   },
   { op: 'ScatterElements', name: 'add with repeated indices', inputs: { d: { shape: [3, 2], fixed: true }, i: { shape: [2, 2], dtype: 'int64', domain: { ints: [0, 2, 0, 1] } }, u: { shape: [2, 2], fixed: true } }, build: ({ d, i, u }) => op.scatterElements(d!, i!, u!, { axis: 0, reduction: 'add' }) },
   // ── Convolution and pooling (Conv, ConvTranspose, MaxPool, GlobalAveragePool) ──
-  // Conv: each gradient path (flipped-kernel Conv / ConvTranspose for dX, per-offset Gemm / Conv
-  // form for dW) and each attribute (stride, padding, dilation, groups) in at least one case.
+  // Conv: each gradient path `auto` takes (stride 1, group 1: one im2col of g for dX and dW, as a
+  // Gemm or per-image MatMuls; otherwise ConvTranspose / flipped-kernel Conv for dX and a Gemm over
+  // the im2col of X / the Conv form for dW) and each attribute (stride, padding, dilation, groups)
+  // in at least one case.
   { op: 'Conv', name: 'stride 2, pad 1, bias; (H+2p−k) mod s = 1 on H', inputs: { x: { shape: [1, 2, 6, 5] }, w: { shape: [3, 2, 3, 3] }, b: { shape: [3] } }, build: ({ x, w, b }) => op.conv(x!, w!, b!, { strides: 2, pads: 1 }) },
-  { op: 'Conv', name: 'stride 1, pad 1, batch 2', inputs: { x: { shape: [2, 2, 5, 5] }, w: { shape: [3, 2, 3, 3] } }, build: ({ x, w }) => op.conv(x!, w!, undefined, { pads: 1 }) },
+  { op: 'Conv', name: 'stride 1, pad 1, batch 2 (im2col of g, Gemm)', inputs: { x: { shape: [2, 2, 5, 5] }, w: { shape: [3, 2, 3, 3] } }, build: ({ x, w }) => op.conv(x!, w!, undefined, { pads: 1 }) },
   { op: 'Conv', name: 'dilation 2, pad 2', inputs: { x: { shape: [1, 2, 7, 6] }, w: { shape: [2, 2, 3, 3] } }, build: ({ x, w }) => op.conv(x!, w!, undefined, { dilations: 2, pads: 2 }) },
   { op: 'Conv', name: 'groups 2, pad 1, bias', inputs: { x: { shape: [1, 4, 5, 5] }, w: { shape: [4, 2, 3, 3] }, b: { shape: [4] } }, build: ({ x, w, b }) => op.conv(x!, w!, b!, { pads: 1, group: 2 }) },
   { op: 'Conv', name: 'groups 2, stride 2, asymmetric pads [1,0,0,1]', inputs: { x: { shape: [1, 4, 6, 5] }, w: { shape: [2, 2, 3, 3] } }, build: ({ x, w }) => op.conv(x!, w!, undefined, { strides: 2, pads: [1, 0, 0, 1], group: 2 }) },
   { op: 'Conv', name: '1×1 stride 2 (downsample), last row and column unused', inputs: { x: { shape: [2, 3, 6, 6] }, w: { shape: [4, 3, 1, 1] } }, build: ({ x, w }) => op.conv(x!, w!, undefined, { strides: 2 }) },
-  { op: 'Conv', name: '16 input channels, pad 1 (per-offset Gemm dW)', inputs: { x: { shape: [1, 16, 4, 4] }, w: { shape: [2, 16, 3, 3] } }, build: ({ x, w }) => op.conv(x!, w!, undefined, { pads: 1 }) },
+  { op: 'Conv', name: '16 input channels, stride 2, pad 1 (Gemm over the im2col of X for dW)', inputs: { x: { shape: [1, 16, 5, 4] }, w: { shape: [2, 16, 3, 3] } }, build: ({ x, w }) => op.conv(x!, w!, undefined, { strides: 2, pads: 1 }) },
   { op: 'Conv', name: '1×1 stride 1, bias (flipped-kernel Conv dX)', inputs: { x: { shape: [2, 3, 4, 4] }, w: { shape: [4, 3, 1, 1] }, b: { shape: [4] } }, build: ({ x, w, b }) => op.conv(x!, w!, b!) },
-  { op: 'Conv', name: 'dilation 2 on a 28×28 map (flipped-kernel Conv dX)', inputs: { x: { shape: [1, 1, 28, 28] }, w: { shape: [1, 1, 3, 3] } }, build: ({ x, w }) => op.conv(x!, w!, undefined, { dilations: 2, pads: 2 }) },
+  { op: 'Conv', name: 'dilation 2 on a 28×28 map (per-image im2col of g, MatMul)', inputs: { x: { shape: [1, 1, 28, 28] }, w: { shape: [1, 1, 3, 3] } }, build: ({ x, w }) => op.conv(x!, w!, undefined, { dilations: 2, pads: 2 }) },
   { op: 'Conv', name: 'stride 2, dilation 2, pad 1, rectangular kernel', inputs: { x: { shape: [1, 2, 8, 9] }, w: { shape: [2, 2, 3, 2] } }, build: ({ x, w }) => op.conv(x!, w!, undefined, { strides: 2, dilations: 2, pads: 1 }) },
   // ConvTranspose has no VJP (it is emitted only by backward rules): its shape rule is checked
   // against ORT, with the output scaled by a differentiable scalar s so the case has a gradient.

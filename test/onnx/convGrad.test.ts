@@ -1,14 +1,17 @@
 /**
- * The Conv VJP has two formulations per gradient (dX: flipped-kernel Conv or ConvTranspose; dW:
- * per-offset Gemm or a Conv over transposed X and g) and `auto` picks one by layer shape, so the
+ * The Conv VJP has several formulations per gradient (dX: one im2col of g with a Gemm or per-image
+ * MatMuls, flipped-kernel Conv or ConvTranspose; dW: the same im2col of g, a Gemm over the im2col
+ * of X, or a Conv over transposed X and g) and `auto` picks by layer shape, so the
  * finite-difference cases in cases.ts cannot reach every path. Here every applicable formulation
- * is run on the same inputs for many geometries and must agree with the others to float32
- * rounding; the op-test table checks at least one of them against finite differences.
+ * is run on the same inputs for many geometries, alone and as the VJP builds them (dX and dW from
+ * one shared im2col), and must agree with the others to float32 rounding; the op-test table checks
+ * the `auto` ones against finite differences.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Graph } from '../../src/onnx/ir.js';
-import { type ConvAttrs, type ConvInputGradMethod, type ConvOptions, type ConvWeightGradMethod, Conv, conv, convInputGrad, convWeightGrad } from '../../src/onnx/ops/Conv.js';
+import { type ConvAttrs, type ConvOptions, Conv, conv } from '../../src/onnx/ops/Conv.js';
+import { type ConvInputGradMethod, type ConvWeightGradMethod, convGrads, convInputGrad, convWeightGrad } from '../../src/onnx/convGrad.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';
 import { sample } from './gradcheck.js';
@@ -48,15 +51,23 @@ for (const geo of GEOMETRIES) {
     assert.ok(y.producer!.op === (Conv as unknown));
     const g = graph.input('g', 'float32', y.shape);
     const flippable = attrs.strides.every((s) => s === 1) && [0, 1, 2, 3].every((i) => attrs.dilations[i % 2]! * (attrs.kernel_shape[i % 2]! - 1) >= attrs.pads[i]!);
-    const dxMethods: ConvInputGradMethod[] = ['auto', 'convTranspose', ...(flippable ? (['conv'] as const) : [])];
-    const dwMethods: ConvWeightGradMethod[] = ['auto', 'conv', ...(attrs.group === 1 ? (['gemm'] as const) : [])];
+    const im2colOfG = flippable && attrs.group === 1;
+    const dxMethods: ConvInputGradMethod[] = ['auto', 'convTranspose', ...(flippable ? (['conv'] as const) : []), ...(im2colOfG ? (['gemm', 'matMul'] as const) : [])];
+    const dwMethods: ConvWeightGradMethod[] = ['auto', 'conv', ...(attrs.group === 1 ? (['gemm'] as const) : []), ...(im2colOfG ? (['matMul'] as const) : [])];
     for (const m of dxMethods) graph.output(`dx_${m}`, convInputGrad(g, w, x, attrs, m));
     for (const m of dwMethods) graph.output(`dw_${m}`, convWeightGrad(x, g, w, attrs, m));
+    // Both at once, as the VJP asks: one im2col of g serves dX and dW.
+    const joint = (im2colOfG ? (['gemm', 'matMul'] as const) : []).map((m) => ({ m, r: convGrads(x, g, w, attrs, { X: true, W: true }, { dX: m, dW: m }) }));
+    for (const { m, r } of joint) {
+      graph.output(`dx_joint_${m}`, r.X!);
+      graph.output(`dw_joint_${m}`, r.W!);
+    }
     const session = await Session.create(writeModel(graph).model, {}, graph.name);
     const random = uniformStream(11);
     const out = await session.run({ x: sample({ shape: geo.x }, random), w: sample({ shape: geo.w }, random), g: sample({ shape: y.shape }, random) });
     await session.release();
-    for (const [kind, methods] of [['dx', dxMethods], ['dw', dwMethods]] as const) {
+    const jointNames = joint.map((j) => `joint_${j.m}`);
+    for (const [kind, methods] of [['dx', [...dxMethods, ...jointNames]], ['dw', [...dwMethods, ...jointNames]]] as const) {
       const ref = out[`${kind}_${methods[0]}`]!.data as Float32Array;
       const scale = Math.max(1e-6, ...Array.from(ref, Math.abs));
       for (const m of methods.slice(1)) {
@@ -77,6 +88,8 @@ test('methods refuse geometries they cannot handle', () => {
   const g = graph.input('g', 'float32', y.shape);
   const attrs = y.producer!.attrs as unknown as ConvAttrs;
   assert.throws(() => convInputGrad(g, w, x, attrs, 'conv'), /needs stride 1/);
+  assert.throws(() => convInputGrad(g, w, x, attrs, 'gemm'), /needs group 1, stride 1/);
+  assert.throws(() => convWeightGrad(x, g, w, attrs, 'matMul'), /needs group 1, stride 1/);
   assert.throws(() => convWeightGrad(x, g, w, attrs, 'gemm'), /needs group 1/);
 });
 
