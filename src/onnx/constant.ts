@@ -1,5 +1,5 @@
 /** Literal tensors in a graph: scalars typed like a partner value, int64 vectors for axes and shapes. */
-import { type DType, type TensorData, fromNumbers } from './dtype.js';
+import { type DType, fromNumbers } from './dtype.js';
 import type { Graph, Value } from './ir.js';
 
 /** A JS number where an op expects a tensor: it becomes a scalar constant of the partner's dtype. */
@@ -23,9 +23,3 @@ export function ints(graph: Graph, values: readonly number[]): Value {
 export function tensor(graph: Graph, values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'float32'): Value {
   return graph.constant(fromNumbers(dtype, values), shape, dtype);
 }
-
-/** A constant tensor from an existing typed array (no copy). */
-export function tensorFrom(graph: Graph, data: TensorData, shape: readonly number[], dtype: DType): Value {
-  return graph.constant(data, shape, dtype);
-}
-

@@ -4,16 +4,14 @@
  * keyed by the graphs' input names; checkpoints and bundles store them with a prefix per part.
  */
 import type { Manifest } from './bundle.js';
-import { emaUpdate } from './ema.js';
+import { type NamedTensors, emaUpdate } from './ema.js';
 import { KeyQueue } from './queue.js';
 import { type TensorMap, f32 } from './safetensors.js';
 
-export type NamedArrays = Map<string, Float32Array>;
-
 export interface TrainingState {
-  readonly online: NamedArrays;
-  readonly target: NamedArrays;
-  readonly optimizer: NamedArrays;
+  readonly online: NamedTensors;
+  readonly target: NamedTensors;
+  readonly optimizer: NamedTensors;
   readonly queues: Map<string, KeyQueue>;
 }
 
@@ -28,13 +26,13 @@ export function stateFromTensors(tensors: TensorMap, manifest: Manifest, where: 
     if (!t || t.dtype !== 'F32') throw new Error(`${where}: tensor '${key}' is missing or not float32`);
     return t.data;
   };
-  const online: NamedArrays = new Map();
-  const target: NamedArrays = new Map();
+  const online: NamedTensors = new Map();
+  const target: NamedTensors = new Map();
   for (const t of [...manifest.params, ...manifest.buffers]) {
     online.set(t.name, take(ONLINE + t.name));
     if (t.target) target.set(t.name, take(TARGET + t.name));
   }
-  const optimizer: NamedArrays = new Map(manifest.state.map((s) => [s.name, take(s.name)]));
+  const optimizer: NamedTensors = new Map(manifest.state.map((s) => [s.name, take(s.name)]));
   const queues = new Map<string, KeyQueue>();
   for (const input of manifest.graphs.train_step.inputs.filter((i) => i.role === 'queue')) {
     const buffer = tensors.get(QUEUE + input.name);
@@ -63,6 +61,6 @@ export function stateToTensors(state: TrainingState, manifest: Manifest): Tensor
 
 /** target ← τ·target + (1 − τ)·online over the tensors the target network has (parameters and BN statistics). */
 export function updateTarget(state: TrainingState, tau: number): void {
-  const online: NamedArrays = new Map([...state.target.keys()].map((k) => [k, state.online.get(k)!]));
+  const online: NamedTensors = new Map([...state.target.keys()].map((k) => [k, state.online.get(k)!]));
   emaUpdate(state.target, online, tau);
 }

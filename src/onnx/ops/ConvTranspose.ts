@@ -1,6 +1,7 @@
 import type { Value } from '../ir.js';
 import { defineOp } from '../op.js';
-import { type PadsOption, type PairOption, checkWindow, pair, quad } from '../window.js';
+import { type PairOption, checkWindow, pair, quad } from '../window.js';
+import type { ConvOptions } from './Conv.js';
 
 export interface ConvTransposeAttrs {
   readonly dilations: readonly number[];
@@ -45,12 +46,8 @@ export const ConvTranspose = defineOp<ConvTransposeAttrs, { X: Value; W: Value; 
   },
 });
 
-export interface ConvTransposeOptions {
-  readonly strides?: PairOption;
-  readonly pads?: PadsOption;
-  readonly dilations?: PairOption;
+export interface ConvTransposeOptions extends ConvOptions {
   readonly outputPadding?: PairOption;
-  readonly group?: number;
 }
 
 export function convTranspose(x: Value, w: Value, b?: Value, options: ConvTransposeOptions = {}): Value {
