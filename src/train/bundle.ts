@@ -5,7 +5,7 @@
  * parameter with its torchvision-style name, shape and optimizer group, so any ONNX Runtime can run
  * the bundle without this code.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { MultiSiamConfig } from '../config/index.js';
 import { type BundleGraphs, buildBundleGraphs } from '../../graphs/bundle.js';
@@ -109,10 +109,10 @@ export function writeBundle(cfg: MultiSiamConfig, outDir: string): BuildReport {
   }
   const manifest = manifestFor(cfg, graphs, described);
   writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
-  files.push({ file: MANIFEST_FILE, bytes: readFileSync(join(tmp, MANIFEST_FILE)).length });
+  files.push({ file: MANIFEST_FILE, bytes: statSync(join(tmp, MANIFEST_FILE)).size });
   const tensors = initialTensors(manifest, cfg.train.seed);
   writeSafetensors(join(tmp, PARAMS_FILE), tensors, { format: BUNDLE_FORMAT, method: manifest.method });
-  files.push({ file: PARAMS_FILE, bytes: readFileSync(join(tmp, PARAMS_FILE)).length });
+  files.push({ file: PARAMS_FILE, bytes: statSync(join(tmp, PARAMS_FILE)).size });
   mkdirSync(dirname(dir), { recursive: true });
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir);
