@@ -12,7 +12,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { resnet } from '../graphs/resnet.js';
+import { resnet } from '../src/graphs/resnet.js';
 import { Graph, type Value } from '../src/onnx/ir.js';
 import { concat } from '../src/onnx/ops/Concat.js';
 import { type ConvAttrs, Conv, conv } from '../src/onnx/ops/Conv.js';

@@ -1,7 +1,7 @@
 /**
  * CPU benchmark of one training step: ResNet-18 (width 1, output stride 32, torchvision's fc to
  * 1000 classes), cross-entropy, backward, SGD with momentum — ours (ONNX Runtime CPU, the train-step
- * graph from graphs/optimizers.ts, at graphOptimizationLevel 'basic' and 'all') against PyTorch CPU
+ * graph from src/graphs/optimizers.ts, at graphOptimizationLevel 'basic' and 'all') against PyTorch CPU
  * (tools/torch_bench_step.py, /usr/bin/python3, same thread count), measured in one run. Prints
  * medians of --steps steps after --warmup, the ratio, and a per-phase split.
  *
@@ -25,8 +25,8 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import ort from 'onnxruntime-node';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { assembleGradGraph, assembleTrainStep } from '../graphs/optimizers.js';
-import { resnet } from '../graphs/resnet.js';
+import { assembleGradGraph, assembleTrainStep } from '../src/graphs/optimizers.js';
+import { resnet } from '../src/graphs/resnet.js';
 import { logSoftmax } from '../src/onnx/composite/math.js';
 import { shapeSize } from '../src/onnx/dtype.js';
 import { Graph, type Value } from '../src/onnx/ir.js';

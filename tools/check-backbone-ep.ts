@@ -10,7 +10,7 @@
  * Without a GPU, WebGPU runs on Mesa's lavapipe (see shared/reference/ort-node-facts.md): set
  * VK_ICD_FILENAMES and LD_LIBRARY_PATH to an unpacked mesa-vulkan-drivers ≥ 25.
  */
-import { resnet } from '../graphs/resnet.js';
+import { resnet } from '../src/graphs/resnet.js';
 import { grad } from '../src/onnx/autodiff.js';
 import { batchNorm } from '../src/onnx/composite/batchNorm.js';
 import { Graph } from '../src/onnx/ir.js';

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch reference for graphs/resnet.ts (run with /usr/bin/python3: PyTorch 1.13, torchvision 0.14).
+"""PyTorch reference for src/graphs/resnet.ts (run with /usr/bin/python3: PyTorch 1.13, torchvision 0.14).
 
     /usr/bin/python3 tools/torch_resnet.py IN.safetensors OUT.safetensors
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch reference for RoI alignment (graphs/alignment.ts flipBack + roiAlign with positions from
+"""PyTorch reference for RoI alignment (src/graphs/alignment.ts flipBack + roiAlign with positions from
 src/data/alignment.ts writeRoiPositions); run with /usr/bin/python3 (torchvision 0.14).
 
     /usr/bin/python3 tools/torch_roialign.py IN.safetensors OUT.safetensors

@@ -8,9 +8,9 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { MultiSiamConfig } from '../config/index.js';
-import { type BundleGraphs, buildBundleGraphs } from '../../graphs/bundle.js';
-import { MOMENTUM_PREFIX } from '../../graphs/optimizers.js';
-import { methodFor } from '../../graphs/methods/index.js';
+import { type BundleGraphs, buildBundleGraphs } from '../graphs/bundle.js';
+import { MOMENTUM_PREFIX } from '../graphs/optimizers.js';
+import { methodFor } from '../graphs/methods/index.js';
 import { shapeSize } from '../onnx/dtype.js';
 import { type Init, NEXT_PREFIX } from '../onnx/ir.js';
 import type { Graph } from '../onnx/ir.js';

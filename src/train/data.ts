@@ -39,7 +39,7 @@ export function pairOptionsFor(cfg: MultiSiamConfig): PairOptions {
   };
 }
 
-/** A batch's tensors under the step graphs' data-input names (graphs/inputs.ts). */
+/** A batch's tensors under the step graphs' data-input names (src/graphs/inputs.ts). */
 export function batchFeeds(batch: PairBatch): Record<string, Float32Array> {
   return {
     view1: batch.view1,

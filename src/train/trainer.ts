@@ -12,7 +12,7 @@ import { type MultiSiamConfig, configHash, denseGridSize, scheduleSteps } from '
 import { PairLoader } from '../data/loader.js';
 import { Rng } from '../data/rng.js';
 import { type Logger, consoleLogger, openSource, parseDataArg } from '../data/sources.js';
-import { LR_INPUT, WEIGHT_DECAY_INPUT } from '../../graphs/optimizers.js';
+import { LR_INPUT, WEIGHT_DECAY_INPUT } from '../graphs/optimizers.js';
 import { NEXT_PREFIX } from '../onnx/ir.js';
 import type { ExecutionProvider } from '../runtime/providers.js';
 import { Session } from '../runtime/session.js';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildBackbone } from '../../graphs/bundle.js';
+import { buildBackbone } from '../../src/graphs/bundle.js';
 import { resolveConfig } from '../../src/config/index.js';
 import { formatFlops, graphFlops } from '../../src/onnx/flops.js';
 import { tensor } from '../../src/onnx/constant.js';

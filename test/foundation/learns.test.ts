@@ -9,7 +9,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assembleTrainStep } from '../../graphs/optimizers.js';
+import { assembleTrainStep } from '../../src/graphs/optimizers.js';
 import { batchNorm } from '../../src/onnx/composite/batchNorm.js';
 import { logSoftmax } from '../../src/onnx/composite/math.js';
 import { Graph } from '../../src/onnx/ir.js';

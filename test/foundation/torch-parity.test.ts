@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assembleGradGraph } from '../../graphs/optimizers.js';
+import { assembleGradGraph } from '../../src/graphs/optimizers.js';
 import { cosineSimilarity } from '../../src/onnx/composite/math.js';
 import { Graph } from '../../src/onnx/ir.js';
 import { mul, reduceMean, stopGradient, sub } from '../../src/onnx/ops/index.js';

@@ -21,7 +21,7 @@ import { shapeSize } from '../../src/onnx/dtype.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';
 import { type TensorMap, f32, readSafetensors, writeSafetensors } from '../../src/train/safetensors.js';
-import { buildBundleGraphs } from '../../graphs/bundle.js';
+import { buildBundleGraphs } from '../../src/graphs/bundle.js';
 import { batchFeeds, pairOptionsFor } from '../../src/train/data.js';
 import { runTool, torchUnavailable } from './torch.js';
 

@@ -5,7 +5,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GRAD_NORM_OUTPUT, type OptimizerKind, appendOptimizerStep, assembleTrainStep } from '../../graphs/optimizers.js';
+import { GRAD_NORM_OUTPUT, type OptimizerKind, appendOptimizerStep, assembleTrainStep } from '../../src/graphs/optimizers.js';
 import { Graph, type ParamGroup, type Value } from '../../src/onnx/ir.js';
 import { add, mul, reduceMean, reduceSum } from '../../src/onnx/ops/index.js';
 import { readModel, writeModel } from '../../src/onnx/serialize.js';

@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildBackbone } from '../../graphs/bundle.js';
+import { buildBackbone } from '../../src/graphs/bundle.js';
 import { resolveConfig } from '../../src/config/index.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';

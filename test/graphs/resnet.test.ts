@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type ResNetOptions, resnet, resnetChannels } from '../../graphs/resnet.js';
+import { type ResNetOptions, resnet, resnetChannels } from '../../src/graphs/resnet.js';
 import { Graph, type GraphInput } from '../../src/onnx/ir.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';

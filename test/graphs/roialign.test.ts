@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { flipBack, roiAlign } from '../../graphs/alignment.js';
+import { flipBack, roiAlign } from '../../src/graphs/alignment.js';
 import { type Box, intersection, writeRoiPositions } from '../../src/data/alignment.js';
 import { Rng } from '../../src/data/rng.js';
 import { Graph } from '../../src/onnx/ir.js';

@@ -2,10 +2,10 @@
  * The BYOL baseline (Grill et al. 2020): the global loss only, 2 − 2·cos(p, sg(z')) in both
  * directions, on the same encoder and heads as MultiSiam, so the two compare like for like.
  */
-import type { MultiSiamConfig } from '../../src/config/index.js';
-import { scalar } from '../../src/onnx/constant.js';
-import type { Graph, Value } from '../../src/onnx/ir.js';
-import { add } from '../../src/onnx/ops/Add.js';
+import type { MultiSiamConfig } from '../../config/index.js';
+import { scalar } from '../../onnx/constant.js';
+import type { Graph, Value } from '../../onnx/ir.js';
+import { add } from '../../onnx/ops/Add.js';
 import { VIEWS, declareGlobalTargets, declareViews, other } from '../inputs.js';
 import { encode, headSizes, perView } from '../encoder.js';
 import { mlp } from '../heads.js';

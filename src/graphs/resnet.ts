@@ -15,16 +15,16 @@
  * - Init as torchvision: convolutions kaiming-normal (fan_out, relu): N(0, 2/(out·kh·kw)); BN weight
  *   1, bias 0 (no zero-init of the last BN in each block); fc U(±1/√in) for weight and bias.
  */
-import { ShapeError } from '../src/onnx/errors.js';
-import type { Graph, Value } from '../src/onnx/ir.js';
-import { batchNorm } from '../src/onnx/composite/batchNorm.js';
-import { add } from '../src/onnx/ops/Add.js';
-import { conv } from '../src/onnx/ops/Conv.js';
-import { gemm } from '../src/onnx/ops/Gemm.js';
-import { globalAveragePool } from '../src/onnx/ops/GlobalAveragePool.js';
-import { maxPool } from '../src/onnx/ops/MaxPool.js';
-import { relu } from '../src/onnx/ops/Relu.js';
-import { reshape } from '../src/onnx/ops/Reshape.js';
+import { ShapeError } from '../onnx/errors.js';
+import type { Graph, Value } from '../onnx/ir.js';
+import { batchNorm } from '../onnx/composite/batchNorm.js';
+import { add } from '../onnx/ops/Add.js';
+import { conv } from '../onnx/ops/Conv.js';
+import { gemm } from '../onnx/ops/Gemm.js';
+import { globalAveragePool } from '../onnx/ops/GlobalAveragePool.js';
+import { maxPool } from '../onnx/ops/MaxPool.js';
+import { relu } from '../onnx/ops/Relu.js';
+import { reshape } from '../onnx/ops/Reshape.js';
 
 export type ResNetDepth = 18 | 50;
 

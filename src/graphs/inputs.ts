@@ -4,8 +4,8 @@
  * Targets are named after the view the target network saw: `target_z2` is z' of view 2, which
  * supervises the online prediction of view 1.
  */
-import { type MultiSiamConfig, denseGridSize, featureMapSize } from '../src/config/index.js';
-import type { Graph, Value } from '../src/onnx/ir.js';
+import { type MultiSiamConfig, denseGridSize, featureMapSize } from '../config/index.js';
+import type { Graph, Value } from '../onnx/ir.js';
 
 export type ViewIndex = 1 | 2;
 export const VIEWS: readonly ViewIndex[] = [1, 2];

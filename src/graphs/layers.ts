@@ -2,9 +2,9 @@
  * Parameterised layers shared by the heads, declared in the caller's current scope with PyTorch's
  * names and default initialisation (nn.Linear and nn.Conv2d: weight and bias U(±1/√fan_in)).
  */
-import type { Value } from '../src/onnx/ir.js';
-import { conv } from '../src/onnx/ops/Conv.js';
-import { gemm } from '../src/onnx/ops/Gemm.js';
+import type { Value } from '../onnx/ir.js';
+import { conv } from '../onnx/ops/Conv.js';
+import { gemm } from '../onnx/ops/Gemm.js';
 
 /** nn.Linear(in, out): `weight` (out, in) and `bias` (out); x is (B, in). */
 export function linear(x: Value, out: number): Value {

@@ -5,10 +5,10 @@
  * Alignment is `offset` (ΔC appended to the predictor input, cell (i, j) of one view against cell
  * (i, j) of the other) or `roi` (both maps resampled to S×S on the intersection box).
  */
-import type { MultiSiamConfig } from '../../src/config/index.js';
-import type { Graph, Value } from '../../src/onnx/ir.js';
-import { add } from '../../src/onnx/ops/Add.js';
-import { neg } from '../../src/onnx/ops/Neg.js';
+import type { MultiSiamConfig } from '../../config/index.js';
+import type { Graph, Value } from '../../onnx/ir.js';
+import { add } from '../../onnx/ops/Add.js';
+import { neg } from '../../onnx/ops/Neg.js';
 import { type AlignmentInputs, type ViewIndex, VIEWS, declareAlignment, declareDenseTargets, declareDenseWeight, declareGlobalTargets, declareViews, other } from '../inputs.js';
 import { attend } from '../attention.js';
 import { flipBack, roiAlign, withOffsets } from '../alignment.js';

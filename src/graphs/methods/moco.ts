@@ -7,11 +7,11 @@
  * on the pooled projections with its own queue. No predictors. The supplement's eq. (9) prints the
  * ratio without −log; we implement the standard −log form.
  */
-import type { MultiSiamConfig } from '../../src/config/index.js';
-import type { Graph, Value } from '../../src/onnx/ir.js';
-import { add } from '../../src/onnx/ops/Add.js';
-import { reduceMean } from '../../src/onnx/ops/ReduceMean.js';
-import { reshape } from '../../src/onnx/ops/Reshape.js';
+import type { MultiSiamConfig } from '../../config/index.js';
+import type { Graph, Value } from '../../onnx/ir.js';
+import { add } from '../../onnx/ops/Add.js';
+import { reduceMean } from '../../onnx/ops/ReduceMean.js';
+import { reshape } from '../../onnx/ops/Reshape.js';
 import { flipBack, roiAlign } from '../alignment.js';
 import { attend } from '../attention.js';
 import { encode, perView, projectDense } from '../encoder.js';

@@ -4,9 +4,9 @@
  * backbone and `projector.*`, `dense_projector.*` for the heads, the same in both branches, so the
  * EMA pairs target and online tensors by name.
  */
-import type { MultiSiamConfig } from '../src/config/index.js';
-import type { Graph, Value } from '../src/onnx/ir.js';
-import { reduceMean } from '../src/onnx/ops/ReduceMean.js';
+import type { MultiSiamConfig } from '../config/index.js';
+import type { Graph, Value } from '../onnx/ir.js';
+import { reduceMean } from '../onnx/ops/ReduceMean.js';
 import { type HeadSize, mlp, mlp2d } from './heads.js';
 import type { ViewIndex } from './inputs.js';
 import { resnet } from './resnet.js';

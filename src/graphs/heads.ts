@@ -7,9 +7,9 @@
  * (ReLU), and a final linear layer with output dimension 256"; the predictor has the same
  * architecture. The dense heads are the 1×1-convolution version (PixPro/SoCo MLP2d).
  */
-import type { Value } from '../src/onnx/ir.js';
-import { batchNorm } from '../src/onnx/composite/batchNorm.js';
-import { relu } from '../src/onnx/ops/Relu.js';
+import type { Value } from '../onnx/ir.js';
+import { batchNorm } from '../onnx/composite/batchNorm.js';
+import { relu } from '../onnx/ops/Relu.js';
 import { conv1x1, linear } from './layers.js';
 
 export interface HeadSize {

@@ -3,21 +3,21 @@
  * stop-gradient to the target itself; each returns one direction's value, and the method sums the
  * two directions.
  */
-import { cosineSimilarity, l2Normalize, logSoftmax } from '../src/onnx/composite/math.js';
-import type { Value } from '../src/onnx/ir.js';
-import { concat } from '../src/onnx/ops/Concat.js';
-import { div } from '../src/onnx/ops/Div.js';
-import { matMul, matrixTranspose } from '../src/onnx/ops/MatMul.js';
-import { max } from '../src/onnx/ops/Max.js';
-import { mul } from '../src/onnx/ops/Mul.js';
-import { neg } from '../src/onnx/ops/Neg.js';
-import { reduceMean } from '../src/onnx/ops/ReduceMean.js';
-import { reduceSum } from '../src/onnx/ops/ReduceSum.js';
-import { reshape } from '../src/onnx/ops/Reshape.js';
-import { slice } from '../src/onnx/ops/Slice.js';
-import { stopGradient } from '../src/onnx/ops/StopGradient.js';
-import { sub } from '../src/onnx/ops/Sub.js';
-import { transpose } from '../src/onnx/ops/Transpose.js';
+import { cosineSimilarity, l2Normalize, logSoftmax } from '../onnx/composite/math.js';
+import type { Value } from '../onnx/ir.js';
+import { concat } from '../onnx/ops/Concat.js';
+import { div } from '../onnx/ops/Div.js';
+import { matMul, matrixTranspose } from '../onnx/ops/MatMul.js';
+import { max } from '../onnx/ops/Max.js';
+import { mul } from '../onnx/ops/Mul.js';
+import { neg } from '../onnx/ops/Neg.js';
+import { reduceMean } from '../onnx/ops/ReduceMean.js';
+import { reduceSum } from '../onnx/ops/ReduceSum.js';
+import { reshape } from '../onnx/ops/Reshape.js';
+import { slice } from '../onnx/ops/Slice.js';
+import { stopGradient } from '../onnx/ops/StopGradient.js';
+import { sub } from '../onnx/ops/Sub.js';
+import { transpose } from '../onnx/ops/Transpose.js';
 
 /** BYOL: mean over pairs of 2 − 2·cos(p, sg(z)); p and z are (B, D). */
 export function byolLoss(p: Value, z: Value): Value {

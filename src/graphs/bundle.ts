@@ -6,9 +6,9 @@
  * - target_forward: the target network on both views, producing what the trainer turns into targets;
  * - backbone: the ResNet in inference mode (running BN statistics), features and pooled vector.
  */
-import type { MultiSiamConfig } from '../src/config/index.js';
-import { Graph } from '../src/onnx/ir.js';
-import { reduceMean } from '../src/onnx/ops/ReduceMean.js';
+import type { MultiSiamConfig } from '../config/index.js';
+import { Graph } from '../onnx/ir.js';
+import { reduceMean } from '../onnx/ops/ReduceMean.js';
 import { type TrainStep, assembleGradGraph, assembleTrainStep } from './optimizers.js';
 import { type MethodName, methodFor, methodName } from './methods/index.js';
 import { resnet } from './resnet.js';

@@ -1,5 +1,5 @@
 /** The method registry: `framework: moco` selects MoCo-based MultiSiam, otherwise `method` picks. */
-import type { MultiSiamConfig } from '../../src/config/index.js';
+import type { MultiSiamConfig } from '../../config/index.js';
 import { byol } from './byol.js';
 import type { Method } from './method.js';
 import { moco } from './moco.js';

@@ -4,12 +4,12 @@
  * produce the targets. Each method lives in its own module on the shared encoder, heads, alignment
  * and losses; METHODS is the registry the bundle builder looks methods up in.
  */
-import type { MultiSiamConfig } from '../../src/config/index.js';
-import type { Graph, Value } from '../../src/onnx/ir.js';
+import type { MultiSiamConfig } from '../../config/index.js';
+import type { Graph, Value } from '../../onnx/ir.js';
 import { encode, perView } from '../encoder.js';
 import { type AlignmentInputs, type ViewIndex, declareAlignment, declareViews } from '../inputs.js';
-import { add } from '../../src/onnx/ops/Add.js';
-import { mul } from '../../src/onnx/ops/Mul.js';
+import { add } from '../../onnx/ops/Add.js';
+import { mul } from '../../onnx/ops/Mul.js';
 
 export interface LossTerms {
   /** w_global·loss_global + w_dense·loss_dense. */

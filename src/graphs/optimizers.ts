@@ -26,12 +26,12 @@
  * skipped; since the graph is functional (new tensors out, inputs untouched), skipping is simply not
  * adopting its outputs.
  */
-import { grad } from '../src/onnx/autodiff.js';
-import { ancestors } from '../src/onnx/reach.js';
-import { scalar } from '../src/onnx/constant.js';
-import { GraphError } from '../src/onnx/errors.js';
-import { type Graph, NEXT_PREFIX, type ParamGroup, type Value } from '../src/onnx/ir.js';
-import { add, div, greater, mul, reduceSumSquare, sqrt, sub, where } from '../src/onnx/ops/index.js';
+import { grad } from '../onnx/autodiff.js';
+import { ancestors } from '../onnx/reach.js';
+import { scalar } from '../onnx/constant.js';
+import { GraphError } from '../onnx/errors.js';
+import { type Graph, NEXT_PREFIX, type ParamGroup, type Value } from '../onnx/ir.js';
+import { add, div, greater, mul, reduceSumSquare, sqrt, sub, where } from '../onnx/ops/index.js';
 
 export type OptimizerKind = 'sgd' | 'lars';
 

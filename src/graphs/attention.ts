@@ -5,16 +5,16 @@
  * (max(cos, 0)^γ, unnormalised); `softmax` is the non-local form softmax_{i'}(R(i)·R(i')/√d).
  * Gradients flow through both the similarities and v.
  */
-import { l2Normalize } from '../src/onnx/composite/math.js';
-import type { Value } from '../src/onnx/ir.js';
-import { add } from '../src/onnx/ops/Add.js';
-import { matMul } from '../src/onnx/ops/MatMul.js';
-import { mul } from '../src/onnx/ops/Mul.js';
-import { pow } from '../src/onnx/ops/Pow.js';
-import { relu } from '../src/onnx/ops/Relu.js';
-import { reshape } from '../src/onnx/ops/Reshape.js';
-import { softmax } from '../src/onnx/ops/Softmax.js';
-import { transpose } from '../src/onnx/ops/Transpose.js';
+import { l2Normalize } from '../onnx/composite/math.js';
+import type { Value } from '../onnx/ir.js';
+import { add } from '../onnx/ops/Add.js';
+import { matMul } from '../onnx/ops/MatMul.js';
+import { mul } from '../onnx/ops/Mul.js';
+import { pow } from '../onnx/ops/Pow.js';
+import { relu } from '../onnx/ops/Relu.js';
+import { reshape } from '../onnx/ops/Reshape.js';
+import { softmax } from '../onnx/ops/Softmax.js';
+import { transpose } from '../onnx/ops/Transpose.js';
 
 export type Similarity = 'cos-pow' | 'softmax';
 

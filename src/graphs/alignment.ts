@@ -3,21 +3,21 @@
  * resampling at positions computed in TypeScript (src/data/alignment.ts), and the offset map ΔC
  * appended to the predictor input. Alignment inputs are data: no gradient flows into them.
  */
-import { ints, tensor } from '../src/onnx/constant.js';
-import type { Value } from '../src/onnx/ir.js';
-import { abs } from '../src/onnx/ops/Abs.js';
-import { concat } from '../src/onnx/ops/Concat.js';
-import { gather } from '../src/onnx/ops/Gather.js';
-import { greater } from '../src/onnx/ops/Greater.js';
-import { matMul } from '../src/onnx/ops/MatMul.js';
-import { mul } from '../src/onnx/ops/Mul.js';
-import { relu } from '../src/onnx/ops/Relu.js';
-import { reshape } from '../src/onnx/ops/Reshape.js';
-import { slice } from '../src/onnx/ops/Slice.js';
-import { sub } from '../src/onnx/ops/Sub.js';
-import { transpose } from '../src/onnx/ops/Transpose.js';
-import { unsqueeze } from '../src/onnx/ops/Unsqueeze.js';
-import { where } from '../src/onnx/ops/Where.js';
+import { ints, tensor } from '../onnx/constant.js';
+import type { Value } from '../onnx/ir.js';
+import { abs } from '../onnx/ops/Abs.js';
+import { concat } from '../onnx/ops/Concat.js';
+import { gather } from '../onnx/ops/Gather.js';
+import { greater } from '../onnx/ops/Greater.js';
+import { matMul } from '../onnx/ops/MatMul.js';
+import { mul } from '../onnx/ops/Mul.js';
+import { relu } from '../onnx/ops/Relu.js';
+import { reshape } from '../onnx/ops/Reshape.js';
+import { slice } from '../onnx/ops/Slice.js';
+import { sub } from '../onnx/ops/Sub.js';
+import { transpose } from '../onnx/ops/Transpose.js';
+import { unsqueeze } from '../onnx/ops/Unsqueeze.js';
+import { where } from '../onnx/ops/Where.js';
 
 /** Undoes the horizontal flip of the views whose `flipped` entry (B) is 1, on maps (B, C, h, w). */
 export function flipBack(map: Value, flipped: Value): Value {
