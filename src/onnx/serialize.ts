@@ -2,11 +2,13 @@
  * Graph ⇄ ONNX ModelProto. Models are written at opset 18 / IR version 8 with every intermediate
  * shape in value_info (so ONNX Runtime cross-checks our shape rules when it loads a model), input
  * roles in their doc strings, and backward nodes tagged with the forward node they differentiate.
- * Tensors above a size threshold can go to an external data file beside the model.
+ * Tensors above a size threshold can go to an external data file beside the model. For models that
+ * leave this code (an exported inference network), named inputs can be baked in as initializers and
+ * input/output dimensions made symbolic.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { BYTES_PER_ELEMENT, type DType, ONNX_DTYPE, type TensorData, allocate, dtypeFromOnnx, shapeSize } from './dtype.js';
+import { BYTES_PER_ELEMENT, type DType, ONNX_DTYPE, type TensorData, allocate, dtypeFromOnnx, formatShape, shapeSize } from './dtype.js';
 import { OnnxFormatError } from './errors.js';
 import { type Attrs, type AttrValue, Graph, type InputRole, type Node, type ParamGroup, type Value } from './ir.js';
 import { ATTR_TYPE, type AttributeMsg, type GraphMsg, type ModelMsg, type NodeMsg, type TensorMsg, type ValueInfoMsg, decodeModel, encodeModel } from './proto.js';
@@ -24,12 +26,25 @@ export interface WriteOptions {
   readonly externalThreshold?: number;
   readonly docString?: string;
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * Graph inputs written as initializers holding this data instead of as model inputs (weights
+   * baked into a self-contained model). Each name must be a graph input and its data must have the
+   * input's dtype and size.
+   */
+  readonly initializers?: ReadonlyMap<string, TensorData>;
+  /**
+   * Symbolic dimensions of model inputs and outputs, by name: axis → dimension name, e.g.
+   * `{ image: { 0: 'batch' } }`. When any are given, intermediate value_info is left out: its
+   * shapes were traced at one size and would contradict the model at another.
+   */
+  readonly dynamicAxes?: Readonly<Record<string, Readonly<Record<number, string>>>>;
 }
 
 /** A model input or output as written: what a caller must feed or may fetch. */
 export interface ValueDescription {
   readonly name: string;
   readonly dtype: DType;
+  /** As traced; axes named in `dynamicAxes` are symbolic in the model. */
   readonly shape: readonly number[];
   /** Inputs only: the role declared in the graph, and the optimizer group of parameters. */
   readonly role?: InputRole;
@@ -54,22 +69,30 @@ export function writeModel(graph: Graph, options: WriteOptions = {}): WrittenMod
   for (const node of live) for (const v of node.inputs) if (v) used.add(v);
   for (const o of graph.outputs) used.add(o.value);
 
+  const baked = checkInitializers(graph, options.initializers);
+  const modelInputs = graph.inputs.filter((i) => used.has(i.value) && !baked.has(i.value.name));
+  const dynamic = checkDynamicAxes(graph, modelInputs.map((i) => i.value), options.dynamicAxes);
+  const dims = (name: string, shape: readonly number[]): Dim[] => shape.map((d, axis) => dynamic.get(name)?.[axis] ?? d);
+
   const external = new ExternalWriter(options.externalDataFile, options.externalThreshold ?? 1024);
   const nodes: NodeMsg[] = live.map(nodeMsg);
   const outputs: ValueInfoMsg[] = [];
   for (const { name, value } of graph.outputs) {
     if (value.name !== name) nodes.push({ input: [value.name], output: [name], name: `${name}/Identity`, opType: 'Identity', attribute: [] });
-    outputs.push(valueInfo(name, value.dtype, value.shape));
+    outputs.push(valueInfo(name, value.dtype, dims(name, value.shape)));
   }
   const outputNames = new Set(graph.outputs.map((o) => o.name));
   const graphMsg: GraphMsg = {
     name: graph.name,
     node: nodes,
-    initializer: graph.constants.filter((c) => used.has(c)).map((c) => external.tensor(c.name, c.dtype, c.shape, c.constData!)),
+    initializer: [
+      ...graph.constants.filter((c) => used.has(c)).map((c) => external.tensor(c.name, c.dtype, c.shape, c.constData!)),
+      ...graph.inputs.filter((i) => used.has(i.value) && baked.has(i.value.name)).map(({ value: v }) => external.tensor(v.name, v.dtype, v.shape, baked.get(v.name)!)),
+    ],
     // Inputs nothing reads are left out, so a model's inputs are exactly what must be fed.
-    input: graph.inputs.filter((i) => used.has(i.value)).map((i) => valueInfo(i.value.name, i.value.dtype, i.value.shape, roleDoc(i.role, i.group))),
+    input: modelInputs.map((i) => valueInfo(i.value.name, i.value.dtype, dims(i.value.name, i.value.shape), roleDoc(i.role, i.group))),
     output: outputs,
-    valueInfo: live.flatMap((n) => n.outputs).filter((v) => !outputNames.has(v.name)).map((v) => valueInfo(v.name, v.dtype, v.shape)),
+    valueInfo: dynamic.size > 0 ? [] : live.flatMap((n) => n.outputs).filter((v) => !outputNames.has(v.name)).map((v) => valueInfo(v.name, v.dtype, v.shape)),
   };
   const model: ModelMsg = {
     irVersion: IR_VERSION,
@@ -82,9 +105,7 @@ export function writeModel(graph: Graph, options: WriteOptions = {}): WrittenMod
   };
   const bytes = encodeModel(model);
   const data = external.bytes();
-  const inputs = graph.inputs
-    .filter((i) => used.has(i.value))
-    .map((i): ValueDescription => ({ name: i.value.name, dtype: i.value.dtype, shape: i.value.shape, role: i.role, ...(i.group ? { group: i.group } : {}) }));
+  const inputs = modelInputs.map((i): ValueDescription => ({ name: i.value.name, dtype: i.value.dtype, shape: i.value.shape, role: i.role, ...(i.group ? { group: i.group } : {}) }));
   const described = graph.outputs.map(({ name, value }): ValueDescription => ({ name, dtype: value.dtype, shape: value.shape }));
   return { model: bytes, inputs, outputs: described, nodeCount: nodes.length, ...(data ? { externalData: data } : {}) };
 }
@@ -156,6 +177,37 @@ export function readModel(bytes: Uint8Array, readExternal?: (location: string) =
   return graph;
 }
 
+/** The `initializers` option checked against the graph: each names an input and fits it. */
+function checkInitializers(graph: Graph, initializers: ReadonlyMap<string, TensorData> | undefined): ReadonlyMap<string, TensorData> {
+  for (const [name, data] of initializers ?? []) {
+    const input = graph.inputNamed(name);
+    if (!input) throw new OnnxFormatError(`writeModel: initializer '${name}' is not an input of graph '${graph.name}'; only graph inputs can be baked in`);
+    const v = input.value;
+    const expected = allocate(v.dtype, 0).constructor;
+    if (data.constructor !== expected || data.length !== shapeSize(v.shape)) {
+      throw new OnnxFormatError(`writeModel: initializer '${name}' holds a ${data.constructor.name} of ${data.length} values; input '${name}' is ${v.dtype} ${formatShape(v.shape)} (${shapeSize(v.shape)} values)`);
+    }
+  }
+  return initializers ?? new Map();
+}
+
+/** The `dynamicAxes` option checked against the model's inputs and outputs: name → axis → dimension name. */
+function checkDynamicAxes(graph: Graph, inputs: readonly Value[], axes: WriteOptions['dynamicAxes']): Map<string, Readonly<Record<number, string>>> {
+  const ranks = new Map<string, number>([...inputs.map((v): [string, number] => [v.name, v.rank]), ...graph.outputs.map((o): [string, number] => [o.name, o.value.rank])]);
+  const out = new Map<string, Readonly<Record<number, string>>>();
+  for (const [name, named] of Object.entries(axes ?? {})) {
+    const rank = ranks.get(name);
+    if (rank === undefined) throw new OnnxFormatError(`writeModel: dynamicAxes names '${name}', which is not an input or output of the model; those are ${[...ranks.keys()].map((n) => `'${n}'`).join(', ')}`);
+    for (const [axis, dim] of Object.entries(named)) {
+      const a = Number(axis);
+      if (!(Number.isInteger(a) && a >= 0 && a < rank)) throw new OnnxFormatError(`writeModel: dynamicAxes['${name}'] names axis ${axis}, but '${name}' has rank ${rank}`);
+      if (!dim) throw new OnnxFormatError(`writeModel: dynamicAxes['${name}'][${axis}] needs a non-empty dimension name`);
+    }
+    out.set(name, named);
+  }
+  return out;
+}
+
 function nodeMsg(node: Node): NodeMsg {
   // An omitted optional input is written as '' only when a later input follows it; trailing ones
   // are dropped, since some kernels read a present-but-empty name differently from an absent one.
@@ -196,8 +248,12 @@ function readAttrs(n: NodeMsg, kinds: Readonly<Record<string, string>>): Attrs {
   return attrs;
 }
 
-function valueInfo(name: string, dtype: DType, shape: readonly number[], docString?: string): ValueInfoMsg {
-  const vi: ValueInfoMsg = { name, type: { tensorType: { elemType: ONNX_DTYPE[dtype], shape: { dim: shape.map((d) => ({ dimValue: d })) } } } };
+/** A dimension as written: a size, or the name of a symbolic one. */
+type Dim = number | string;
+
+function valueInfo(name: string, dtype: DType, shape: readonly Dim[], docString?: string): ValueInfoMsg {
+  const dim = shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d }));
+  const vi: ValueInfoMsg = { name, type: { tensorType: { elemType: ONNX_DTYPE[dtype], shape: { dim } } } };
   if (docString) vi.docString = docString;
   return vi;
 }

@@ -1,10 +1,12 @@
 /**
  * ONNX I/O: models we write load and run in ONNX Runtime; write → read → write is byte-stable (with
  * backward nodes too); external data saved beside a model loads in ORT from its path and reads
- * back; versions are what we promise; bad bytes fail with the source named.
+ * back; versions are what we promise; bad bytes fail with the source named; inputs baked in as
+ * initializers and symbolic input/output axes give a self-contained model that runs at other sizes.
  */
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import ort from 'onnxruntime-node';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -156,6 +158,66 @@ test('a missing external data file is reported with the tensor and source', () =
   const [path, data] = saveModel(g, join(dir, 'ext.onnx'));
   rmSync(data!);
   assert.throws(() => loadModel(path!), (e: Error) => e.message.includes('ext.onnx.data'));
+});
+
+/** x (B, 3) → relu(x·w) (B, 5) and its row sums (B), with w a parameter input. */
+function forwardOnly(): Graph {
+  const g = new Graph('fwd');
+  const x = g.input('x', 'float32', [4, 3]);
+  const w = g.param('w', [3, 5], { kind: 'normal', std: 0.5 });
+  const y = relu(matMul(x, w));
+  g.output('y', y);
+  g.output('s', reduceSum(y, [1]));
+  return g;
+}
+
+test('initializers: named inputs are baked into the model, which then needs only the rest fed', async () => {
+  const written = writeModel(forwardOnly(), { initializers: new Map([['w', W1]]) });
+  const m = decodeModel(written.model);
+  assert.equal(m.graph.input.map((i) => i.name), ['x']);
+  assert.equal(written.inputs.map((i) => i.name), ['x']);
+  const w = m.graph.initializer.find((t) => t.name === 'w')!;
+  assert.equal(w.dims.map(Number), [3, 5]);
+  const s = await Session.create(written.model, {}, 'baked');
+  const y = (await s.run({ x: X }))['y']!.data as Float32Array;
+  for (let n = 0; n < 4; n++) {
+    for (let j = 0; j < 5; j++) {
+      const ref = Math.max(0, [0, 1, 2].reduce((acc, k) => acc + X[n * 3 + k]! * W1[k * 5 + j]!, 0));
+      assert.ok(Math.abs(y[n * 5 + j]! - ref) < 1e-6, `y[${n},${j}]: ${y[n * 5 + j]} vs ${ref}`);
+    }
+  }
+  await s.release();
+});
+
+test('initializers: a name that is not an input, or data of the wrong size or type, is refused with both named', () => {
+  assert.throws(() => writeModel(forwardOnly(), { initializers: new Map([['v', W1]]) }), /initializer 'v' is not an input of graph 'fwd'/);
+  assert.throws(() => writeModel(forwardOnly(), { initializers: new Map([['w', W2]]) }), /initializer 'w' holds a Float32Array of 10 values; input 'w' is float32 \[3,5\] \(15 values\)/);
+  assert.throws(() => writeModel(forwardOnly(), { initializers: new Map([['w', new Float64Array(15)]]) }), /initializer 'w' holds a Float64Array of 15 values/);
+});
+
+test('dynamicAxes: named axes are symbolic, intermediate value_info is left out, and the model runs at other sizes', async () => {
+  const written = writeModel(forwardOnly(), { initializers: new Map([['w', W1]]), dynamicAxes: { x: { 0: 'batch' }, y: { 0: 'batch' }, s: { 0: 'batch' } } });
+  const m = decodeModel(written.model);
+  const dims = (vi: (typeof m.graph.input)[number]) => vi.type.tensorType.shape.dim.map((d) => d.dimParam ?? Number(d.dimValue));
+  assert.equal(dims(m.graph.input[0]!), ['batch', 3]);
+  assert.equal(m.graph.output.map(dims), [['batch', 5], ['batch']]);
+  assert.equal(m.graph.valueInfo ?? [], []);
+  assert.ok(decodeModel(writeModel(forwardOnly()).model).graph.valueInfo!.length > 0, 'static models keep their value_info');
+  // ONNX Runtime directly: Session checks feeds against static shapes.
+  const s = await ort.InferenceSession.create(written.model);
+  for (const batch of [1, 7]) {
+    const x = new ort.Tensor('float32', Float32Array.from({ length: batch * 3 }, (_, i) => Math.sin(i)), [batch, 3]);
+    const out = await s.run({ x });
+    assert.equal(out['y']!.dims, [batch, 5]);
+    assert.equal(out['s']!.dims, [batch]);
+  }
+  await s.release();
+});
+
+test('dynamicAxes: an unknown name or an axis beyond the rank is refused, naming both', () => {
+  assert.throws(() => writeModel(forwardOnly(), { dynamicAxes: { z: { 0: 'batch' } } }), /dynamicAxes names 'z', which is not an input or output of the model; those are 'x', 'w', 'y', 's'/);
+  assert.throws(() => writeModel(forwardOnly(), { dynamicAxes: { s: { 1: 'batch' } } }), /dynamicAxes\['s'\] names axis 1, but 's' has rank 1/);
+  assert.throws(() => writeModel(forwardOnly(), { initializers: new Map([['w', W1]]), dynamicAxes: { w: { 0: 'n' } } }), /dynamicAxes names 'w', which is not an input or output/);
 });
 
 test.run();
