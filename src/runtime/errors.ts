@@ -8,6 +8,11 @@ export class ProviderUnavailableError extends Error {
   override name = 'ProviderUnavailableError';
 }
 
+/** The ONNX Runtime library cannot be loaded, is not ONNX Runtime, or is too old; names the file and what to install. */
+export class OrtLibraryError extends Error {
+  override name = 'OrtLibraryError';
+}
+
 /** A feed or fetch does not match the model: unknown or missing name, wrong dtype, shape or location. */
 export class FeedError extends Error {
   override name = 'FeedError';

@@ -1,9 +1,9 @@
 // The runtime's public surface: sessions, residency, providers and their errors.
-export { FeedError, ProviderUnavailableError, ResidencyError } from './errors.js';
+export { FeedError, OrtLibraryError, ProviderUnavailableError, ResidencyError } from './errors.js';
 export {
-  CUDA_INSTALL_SCRIPT,
   CUDA_PROVIDER_FILES,
   CUDA_PROVIDER_PACKAGE,
+  CUDA_SETUP_COMMAND,
   type ConcreteProvider,
   EXECUTION_PROVIDERS,
   type ExecutionProvider,
@@ -13,5 +13,5 @@ export {
   ortBinaryDir,
   providerAttempts,
 } from './providers.js';
-export { type Downloader, Resident, RunResult, TensorStore, liveGpuTensors, recoveredLeaks } from './residency.js';
-export { type ExecuteOptions, type Feed, Session, type SessionOptions, type Tensor, type TensorSpec } from './session.js';
+export { type Memory, Resident, RunResult, TensorStore, liveGpuTensors, readMany, recoveredLeaks } from './residency.js';
+export { type CudaOptions, type ExecuteOptions, type Feed, Session, type SessionOptions, type Tensor, type TensorSpec } from './session.js';

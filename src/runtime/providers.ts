@@ -6,11 +6,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ProviderUnavailableError } from './errors.js';
+import { ortBinaryDir } from './ort/library.js';
 
 export { ProviderUnavailableError } from './errors.js';
+export { ortBinaryDir } from './ort/library.js';
 
 export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda' | 'auto';
 export type ConcreteProvider = Exclude<ExecutionProvider, 'auto'>;
@@ -20,19 +21,14 @@ export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'webgpu
 export const CUDA_PROVIDER_FILES = ['libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_shared.so'] as const;
 /** Where the CUDA provider comes from: ONNX Runtime 1.29.0's CUDA 13 build, redistributed on npm. */
 export const CUDA_PROVIDER_PACKAGE = 'com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9';
-export const CUDA_INSTALL_SCRIPT = 'tools/install-cuda-provider.sh';
+/** The command that installs the CUDA provider (src/cli/commands/setup.ts). */
+export const CUDA_SETUP_COMMAND = 'multisiam setup cuda';
 
 export interface ProviderAttempt {
   readonly name: ConcreteProvider;
   /** For `auto`: try the next provider when this one fails. */
   readonly fallThrough: boolean;
   explain(error: Error, model: string): Error;
-}
-
-/** The folder holding onnxruntime-node's native libraries, where a CUDA provider must be placed. */
-export function ortBinaryDir(): string {
-  const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json');
-  return join(dirname(pkg), 'bin', 'napi-v6', process.platform, process.arch);
 }
 
 /** The CUDA provider libraries that are not in onnxruntime-node's binary folder. */
@@ -60,8 +56,8 @@ function cudaHow(): string {
   if (missing.length > 0) {
     return (
       `the CUDA provider is not installed: ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing from ${ortBinaryDir()}. ` +
-      `Install it with \`bash ${CUDA_INSTALL_SCRIPT}\` (it runs \`npm pack ${CUDA_PROVIDER_PACKAGE}\`, ONNX Runtime 1.29.0's CUDA 13 build, ` +
-      `and copies the two .so files there); it also needs an NVIDIA driver and the CUDA 13 and cuDNN 9 libraries on LD_LIBRARY_PATH; ${CPU_HINT}`
+      `Install it with \`${CUDA_SETUP_COMMAND}\` (it runs \`npm pack ${CUDA_PROVIDER_PACKAGE}\`, ONNX Runtime 1.29.0's CUDA 13 build, ` +
+      `copies the two .so files there and lists the NVIDIA libraries it finds; \`${CUDA_SETUP_COMMAND} --check\` only reports); it also needs an NVIDIA driver and the CUDA 13 and cuDNN 9 libraries on LD_LIBRARY_PATH; ${CPU_HINT}`
     );
   }
   const libs = missingCudaLibraries();

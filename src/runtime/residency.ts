@@ -1,150 +1,258 @@
 /**
- * Who owns a run's output tensors, and how they are read.
+ * Who owns a run's output tensors, where they live, and how they are read.
  *
- * With the WebGPU provider, outputs named in `gpuOutputs` come back as `gpu-buffer` tensors: they
- * can be fed to the next run without a host copy, but each one holds GPU memory until `dispose()`
- * (the garbage collector never frees it), and `getData()` on one aborts the whole process
- * (onnxruntime-node's download callback throws a C string). So:
+ * An output is either copied into a JS typed array, or kept where the provider put it as an
+ * ONNX Runtime value (`residentOutputs`): in GPU memory on cuda and webgpu, in ORT's host memory on
+ * cpu. A kept value can be fed to the next run without a copy, but it holds native memory that the
+ * garbage collector never sees, so:
  *
  * - `session.execute()` returns a `RunResult` that owns every output. `result.dispose()` releases all
  *   of them; any later access throws, on every provider, so a use-after-dispose bug shows on the CPU.
  * - `result.keep(name)` moves one output out of the result into a `Resident` that the caller owns
  *   (to feed into the next run); it survives `result.dispose()` and needs its own `dispose()`.
- * - Reading goes through `read()`: host tensors return their data, device tensors are copied by the
- *   session's downloader (an Identity model on the same device with a host output). `host()` is the
- *   synchronous form and refuses device tensors. Nothing here ever calls `getData()`.
+ * - Reading goes through `read()`: host data is returned (copied out of ORT's memory), device data
+ *   is downloaded through the session that made it (see transfer.ts). `host()` is the synchronous
+ *   form and refuses device tensors. `readMany()` downloads a whole set in one run per device.
  * - `TensorStore` holds named state (parameters, optimizer state, buffers) across steps: `advance()`
  *   keeps each `next.<name>` output as the new `<name>` and disposes the previous one.
- * - A result or resident that is garbage-collected while still holding GPU memory is released with a
- *   process warning (code MULTISIAM_GPU_LEAK); `liveGpuTensors()` counts what is held right now.
+ * - A result or resident that is garbage-collected while still holding native memory is released
+ *   with a process warning (code MULTISIAM_GPU_LEAK); `liveGpuTensors()` counts the tensors held in
+ *   GPU memory right now.
  */
-import type ort from 'onnxruntime-node';
 import type { DType, TensorData } from '../onnx/dtype.js';
 import { FeedError, ResidencyError, listNames } from './errors.js';
+import type { ValueHandle } from './ort/api.js';
+import { readHostTensor, releaseValue, writeHostTensor } from './ort/value.js';
 
-type Tensor = ort.Tensor;
+/**
+ * Where a tensor's data is: 'js' a JS typed array; 'host' an ONNX Runtime tensor in host memory
+ * (a resident on the cpu provider); 'cuda' or 'webgpu' that provider's device memory.
+ */
+export type Memory = 'js' | 'host' | 'cuda' | 'webgpu';
 
-/** Copies a device tensor to host memory (never by `getData()`). */
-export type Downloader = (tensor: Tensor, what: string) => Promise<TensorData>;
-
-const DTYPES: Readonly<Record<string, DType>> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', uint8: 'uint8', bool: 'bool' };
-
-export function dtypeOfTensor(t: Tensor): DType {
-  const d = DTYPES[t.type];
-  if (!d) throw new ResidencyError(`tensor type '${t.type}' is not supported (supported: ${Object.keys(DTYPES).join(', ')})`);
-  return d;
-}
-
-export function isDeviceTensor(t: Tensor): boolean {
-  return t.location === 'gpu-buffer' || t.location === 'ml-tensor' || t.location === 'texture';
-}
-
-/** One owned tensor; shared between a result and the finalizer that backs it up. */
-class Cell {
-  constructor(
-    public tensor: Tensor | null,
-    readonly device: boolean,
-    readonly label: string,
-  ) {
-    if (device) counters.live++;
-  }
-  /** Releases the tensor; returns whether GPU memory was freed. */
-  release(): boolean {
-    const t = this.tensor;
-    this.tensor = null;
-    if (!t || !this.device) return false;
-    counters.live--;
-    t.dispose();
-    return true;
-  }
+/** The copies to and from device memory that only a session on that device can make (transfer.ts). */
+export interface DeviceLink {
+  download(cells: readonly Cell[]): Promise<TensorData[]>;
+  write(cell: Cell, data: TensorData): Promise<void>;
 }
 
 const counters = { live: 0, recovered: 0 };
 
-/** GPU tensors currently owned by results and residents (all sessions). Zero after a clean loop. */
+/** One owned tensor: JS data or an ORT value. Shared between its owner and the finalizer that backs it up. */
+export class Cell {
+  private value: ValueHandle | null;
+  private data: TensorData | null;
+
+  constructor(
+    readonly memory: Memory,
+    readonly dtype: DType,
+    readonly dims: readonly number[],
+    readonly label: string,
+    contents: ValueHandle | TensorData,
+  ) {
+    const isData = ArrayBuffer.isView(contents);
+    this.value = isData ? null : contents;
+    this.data = isData ? contents : null;
+    if (this.device) counters.live++;
+  }
+
+  get device(): boolean {
+    return this.memory === 'cuda' || this.memory === 'webgpu';
+  }
+  get live(): boolean {
+    return this.value !== null || this.data !== null;
+  }
+  /** The ORT value to bind, or null for JS data; throws once released. */
+  native(what: string): ValueHandle | null {
+    if (!this.live) throw new ResidencyError(`${what} was disposed`);
+    return this.value;
+  }
+  /** The JS data (memory 'js' only). */
+  js(): TensorData | null {
+    return this.data;
+  }
+  /** Host data, synchronously: JS data as is, an ORT host tensor copied out; null for device memory. */
+  hostData(): TensorData | null {
+    if (this.data) return this.data;
+    if (this.value && this.memory === 'host') return readHostTensor(this.value, this.dtype, this.dims);
+    return null;
+  }
+  /** Overwrites host contents in place (memory 'js' or 'host'). */
+  writeHost(data: TensorData): void {
+    if (this.data) this.data.set(data as never);
+    else if (this.value && this.memory === 'host') writeHostTensor(this.value, data);
+  }
+  /** A new cell owning this one's contents; this one is left empty (the GPU count is unchanged). */
+  moveOut(label: string): Cell {
+    const moved = new Cell(this.memory, this.dtype, this.dims, label, (this.value ?? this.data)!);
+    this.value = null;
+    this.data = null;
+    if (this.device) counters.live--;
+    return moved;
+  }
+  /** Releases the contents; returns the memory an ORT value was released from, if any. */
+  release(): Memory | null {
+    const value = this.value;
+    this.value = null;
+    this.data = null;
+    if (!value) return null;
+    if (this.device) counters.live--;
+    releaseValue(value);
+    return this.memory;
+  }
+}
+
+/** Tensors in GPU memory currently owned by results and residents (all sessions). Zero after a clean loop. */
 export function liveGpuTensors(): number {
   return counters.live;
 }
 
-/** GPU tensors released by the garbage-collection safety net, i.e. leaks that were caught. */
+/** Native tensors released by the garbage-collection safety net, i.e. leaks that were caught. */
 export function recoveredLeaks(): number {
   return counters.recovered;
 }
 
 const finalizer = new FinalizationRegistry<{ cells: Cell[]; label: string }>(({ cells, label }) => {
-  let freed = 0;
-  for (const c of cells) if (c.release()) freed++;
-  if (freed > 0) {
-    counters.recovered += freed;
-    process.emitWarning(`${label} was garbage-collected without dispose(); released ${freed} GPU tensor(s) it still held`, { code: 'MULTISIAM_GPU_LEAK' });
+  let gpu = 0;
+  let host = 0;
+  for (const c of cells) {
+    const freed = c.release();
+    if (freed === 'host') host++;
+    else if (freed) gpu++;
   }
+  if (gpu + host === 0) return;
+  counters.recovered += gpu + host;
+  const what = [gpu > 0 ? `${gpu} GPU tensor(s)` : '', host > 0 ? `${host} ONNX Runtime host tensor(s)` : ''].filter(Boolean).join(' and ');
+  process.emitWarning(`${label} was garbage-collected without dispose(); released ${what} it still held`, { code: 'MULTISIAM_GPU_LEAK' });
 });
 
-function readHost(t: Tensor, what: string): TensorData {
-  if (isDeviceTensor(t)) {
-    throw new ResidencyError(`${what} is on the GPU (${t.location}); read it with 'await read()', which downloads it through the session`);
-  }
-  return t.data as TensorData;
+function onGpuMessage(what: string, memory: Memory): string {
+  return `${what} is in ${memory} device memory; read it with 'await read()', which downloads it through the session that made it`;
 }
 
-/** A tensor the caller owns: kept from a run to feed the next one, or host data wrapped for a store. */
+/** A tensor the caller owns: kept from a run to feed the next one, or uploaded with `session.upload()`. */
 export class Resident {
-  private readonly cell: Cell;
   private readonly token = {};
 
-  constructor(tensor: Tensor, readonly label: string, private readonly downloader: Downloader | null = null) {
-    this.cell = new Cell(tensor, isDeviceTensor(tensor), label);
-    if (this.cell.device) finalizer.register(this, { cells: [this.cell], label: `resident ${label}` }, this.token);
+  /** Made by the runtime (RunResult.keep, Session.upload); `link` downloads and writes device memory. */
+  constructor(
+    private readonly cell: Cell,
+    private readonly link: DeviceLink | null,
+  ) {
+    if (cell.memory !== 'js') finalizer.register(this, { cells: [cell], label: `resident ${cell.label}` }, this.token);
   }
 
-  /** The underlying ONNX Runtime tensor, to feed a run; throws once disposed. */
-  get tensor(): Tensor {
-    if (!this.cell.tensor) throw new ResidencyError(`${this.label} was disposed; keep() it from a newer run or re-create it`);
-    return this.cell.tensor;
+  get label(): string {
+    return this.cell.label;
   }
   get disposed(): boolean {
-    return this.cell.tensor === null;
+    return !this.cell.live;
+  }
+  get memory(): Memory {
+    return this.cell.memory;
   }
   get onDevice(): boolean {
     return this.cell.device;
   }
   get dims(): readonly number[] {
-    return this.tensor.dims;
+    this.alive();
+    return this.cell.dims;
   }
   get dtype(): DType {
-    return dtypeOfTensor(this.tensor);
+    this.alive();
+    return this.cell.dtype;
   }
   /** Host data, synchronously; refuses GPU tensors (use `read()`). */
   host(): TensorData {
-    return readHost(this.tensor, this.label);
+    this.alive();
+    const data = this.cell.hostData();
+    if (!data) throw new ResidencyError(onGpuMessage(this.label, this.memory));
+    return data;
   }
   async read(): Promise<TensorData> {
-    const t = this.tensor;
-    if (!this.cell.device) return t.data as TensorData;
-    if (!this.downloader) throw new ResidencyError(`${this.label} is on the GPU and has no session to download it through`);
-    return this.downloader(t, this.label);
+    this.alive();
+    return this.cell.hostData() ?? (await this.deviceLink().download([this.cell]))[0]!;
+  }
+  /**
+   * Overwrites the contents in place (same dtype and element count), keeping the tensor's address:
+   * what a CUDA-graph loop needs to feed a new batch. Device memory is written by a copy run.
+   */
+  async write(data: TensorData): Promise<void> {
+    this.alive();
+    const n = this.cell.dims.reduce((a, b) => a * b, 1);
+    if (data.length !== n || arrayDType(data, this.cell.dtype) !== this.cell.dtype) {
+      throw new FeedError(`${this.label} holds ${this.cell.dtype} [${this.cell.dims.join(',')}] (${n} elements); cannot write a ${data.constructor.name} of ${data.length} elements into it`);
+    }
+    if (this.cell.device) await this.deviceLink().write(this.cell, data);
+    else this.cell.writeHost(data);
   }
   dispose(): void {
-    if (this.cell.device) finalizer.unregister(this.token);
+    finalizer.unregister(this.token);
     this.cell.release();
   }
+
+  /** The cell behind this resident, for the runtime to bind (not for callers). */
+  get contents(): Cell {
+    this.alive();
+    return this.cell;
+  }
+
+  private alive(): void {
+    if (!this.cell.live) throw new ResidencyError(`${this.label} was disposed; keep() it from a newer run or re-create it`);
+  }
+
+  deviceLink(): DeviceLink {
+    if (!this.link) throw new ResidencyError(`${this.label} is in ${this.memory} device memory and has no session to copy it through`);
+    return this.link;
+  }
+}
+
+/** The dtype a typed array holds, preferring `wanted` where the array type is shared (uint8 and bool). */
+export function arrayDType(data: TensorData, wanted?: DType): DType | null {
+  if (data instanceof Float32Array) return 'float32';
+  if (data instanceof Float64Array) return 'float64';
+  if (data instanceof BigInt64Array) return 'int64';
+  if (data instanceof Int32Array) return 'int32';
+  if (data instanceof Uint8Array) return wanted === 'bool' ? 'bool' : 'uint8';
+  return null;
+}
+
+/**
+ * Downloads many residents at once (e.g. every parameter for a checkpoint): one copy run per
+ * device session instead of one per tensor. Host residents are copied out directly.
+ */
+export async function readMany(residents: readonly Resident[]): Promise<TensorData[]> {
+  const out: TensorData[] = new Array(residents.length);
+  const groups = new Map<DeviceLink, number[]>();
+  residents.forEach((r, i) => {
+    const data = r.contents.hostData();
+    if (data) {
+      out[i] = data;
+      return;
+    }
+    const link = r.deviceLink();
+    groups.set(link, [...(groups.get(link) ?? []), i]);
+  });
+  for (const [link, indices] of groups) {
+    const data = await link.download(indices.map((i) => residents[i]!.contents));
+    indices.forEach((i, k) => (out[i] = data[k]!));
+  }
+  return out;
 }
 
 /** The outputs of one run, owned until `dispose()`. */
 export class RunResult {
-  private readonly cells = new Map<string, Cell>();
-  private readonly kept = new Set<string>();
   private readonly token = {};
   private released = false;
 
-  constructor(outputs: Readonly<Record<string, Tensor>>, readonly label: string, private readonly downloader: Downloader | null = null) {
-    const device: Cell[] = [];
-    for (const [name, t] of Object.entries(outputs)) {
-      const cell = new Cell(t, isDeviceTensor(t), `output '${name}' of ${label}`);
-      this.cells.set(name, cell);
-      if (cell.device) device.push(cell);
-    }
-    if (device.length > 0) finalizer.register(this, { cells: device, label }, this.token);
+  /** Made by the runtime; `link` downloads the device outputs. */
+  constructor(
+    private readonly cells: ReadonlyMap<string, Cell>,
+    readonly label: string,
+    private readonly link: DeviceLink | null,
+  ) {
+    const native = [...cells.values()].filter((c) => c.memory !== 'js');
+    if (native.length > 0) finalizer.register(this, { cells: native, label }, this.token);
   }
 
   get names(): readonly string[] {
@@ -157,29 +265,30 @@ export class RunResult {
     return this.cells.has(name);
   }
   dims(name: string): readonly number[] {
-    return this.tensor(name).dims;
+    return this.live(name).dims;
   }
   dtype(name: string): DType {
-    return dtypeOfTensor(this.tensor(name));
+    return this.live(name).dtype;
+  }
+  memory(name: string): Memory {
+    return this.live(name).memory;
   }
   onDevice(name: string): boolean {
-    return this.cell(name).device;
-  }
-  /** The tensor, borrowed: valid until `dispose()` (feed it to another run before then, or `keep()` it). */
-  tensor(name: string): Tensor {
-    const cell = this.cell(name);
-    if (!cell.tensor) throw new ResidencyError(`output '${name}' of ${this.label} was moved out by keep(); use the Resident it returned`);
-    return cell.tensor;
+    return this.live(name).device;
   }
   /** Host data, synchronously; refuses GPU tensors (use `read()`). */
   host(name: string): TensorData {
-    return readHost(this.tensor(name), `output '${name}' of ${this.label}`);
+    const cell = this.live(name);
+    const data = cell.hostData();
+    if (!data) throw new ResidencyError(onGpuMessage(`output '${name}' of ${this.label}`, cell.memory));
+    return data;
   }
   async read(name: string): Promise<TensorData> {
-    const t = this.tensor(name);
-    if (!this.cell(name).device) return t.data as TensorData;
-    if (!this.downloader) throw new ResidencyError(`output '${name}' of ${this.label} is on the GPU and has no session to download it through`);
-    return this.downloader(t, `output '${name}' of ${this.label}`);
+    const cell = this.live(name);
+    const data = cell.hostData();
+    if (data) return data;
+    if (!this.link) throw new ResidencyError(`output '${name}' of ${this.label} is in ${cell.memory} device memory and has no session to download it through`);
+    return (await this.link.download([cell]))[0]!;
   }
   /** A one-element output as a number (losses, metrics). */
   async scalar(name: string): Promise<number> {
@@ -189,12 +298,8 @@ export class RunResult {
   }
   /** Moves an output out of this result; the caller owns (and must dispose) the returned Resident. */
   keep(name: string): Resident {
-    const t = this.tensor(name);
-    const cell = this.cell(name);
-    cell.tensor = null;
-    if (cell.device) this.untrackDevice();
-    this.kept.add(name);
-    return new Resident(t, `output '${name}' of ${this.label}`, this.downloader);
+    const cell = this.live(name);
+    return new Resident(cell.moveOut(`output '${name}' of ${this.label}`), this.link);
   }
   /** Releases every output not kept. Idempotent. */
   dispose(): void {
@@ -204,16 +309,12 @@ export class RunResult {
     for (const cell of this.cells.values()) cell.release();
   }
 
-  private cell(name: string): Cell {
+  private live(name: string): Cell {
     if (this.released) throw new ResidencyError(`${this.label} was disposed; read or keep() outputs before dispose()`);
     const cell = this.cells.get(name);
     if (!cell) throw new FeedError(`${this.label} has no output '${name}'; its outputs are ${listNames(this.names)}`);
+    if (!cell.live) throw new ResidencyError(`output '${name}' of ${this.label} was moved out by keep(); use the Resident it returned`);
     return cell;
-  }
-
-  /** Cell counts moved: the live counter already counts the tensor once, now held by the Resident. */
-  private untrackDevice(): void {
-    counters.live--;
   }
 }
 

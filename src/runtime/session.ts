@@ -1,123 +1,136 @@
 /**
- * A thin layer over onnxruntime-node sessions: execution-provider choice with errors that say what
- * is missing, strict feeds (ONNX Runtime silently ignores unknown feed names), dtype, shape and
- * location checks against the model's declared inputs, and outputs that may stay on the GPU.
+ * Sessions over ONNX Runtime's C API (src/runtime/ort): execution-provider choice with errors that
+ * say what is missing, strict feeds (ONNX Runtime silently ignores unknown feed names), dtype, shape
+ * and memory checks against the model's declared inputs, and outputs that may stay in the
+ * provider's memory between runs. Every run goes through IO binding on a worker thread.
  *
- *   const s = await Session.create(bytes, { ep: 'webgpu', gpuOutputs: ['next.w'] }, 'train_step');
- *   const r = await s.execute({ w, x });        // a RunResult: owns the outputs until dispose()
- *   const loss = await r.scalar('loss');        // downloads if it is on the GPU
- *   const w2 = r.keep('next.w');                // carried into the next run, caller disposes it
+ *   const s = await Session.create(bytes, { ep: 'cuda', residentOutputs: ['next.w'] }, 'train_step');
+ *   const w = await s.upload(w0, [64, 3, 7, 7]);  // initial state on the device, once
+ *   const r = await s.execute({ w, x });           // a RunResult: owns the outputs until dispose()
+ *   const loss = await r.scalar('loss');           // a host output (or downloaded)
+ *   const w2 = r.keep('next.w');                   // carried into the next run, caller disposes it
  *   r.dispose();
  *
  * `run()` is the host-only form (plain tensors, nothing to dispose); it refuses sessions that keep
- * outputs on the GPU. See residency.ts for ownership rules.
+ * outputs in GPU memory. See residency.ts for ownership rules and transfer.ts for device copies.
  */
-import ort from 'onnxruntime-node';
 import { type DType, type TensorData, shapeSize } from '../onnx/dtype.js';
-import { Graph } from '../onnx/ir.js';
-import { writeModel } from '../onnx/serialize.js';
-import { FeedError, ResidencyError, closest, listNames } from './errors.js';
-import { type ConcreteProvider, type ExecutionProvider, providerAttempts } from './providers.js';
-import { type Downloader, Resident, RunResult, dtypeOfTensor, isDeviceTensor } from './residency.js';
+import { FeedError, OrtLibraryError, ResidencyError, closest, listNames } from './errors.js';
+import type { ValueHandle } from './ort/api.js';
+import { Binding } from './ort/binding.js';
+import { NativeSession, type TensorSpec } from './ort/session.js';
+import { describeTensor, hostTensor, readHostTensor, releaseValue } from './ort/value.js';
+import { type ConcreteProvider, providerAttempts } from './providers.js';
+import { Cell, type Memory, Resident, RunResult, arrayDType } from './residency.js';
+import { type SessionOptions, sessionPlan } from './session-options.js';
+import { Transfer } from './transfer.js';
 
-export type Tensor = ort.Tensor;
+export type { CudaOptions, SessionOptions } from './session-options.js';
+export type { TensorSpec } from './ort/session.js';
 
-export interface SessionOptions {
-  /** `cpu` (default), `webgpu`, `cuda`, or `auto` (the first that loads of cuda, webgpu, cpu). */
-  readonly ep?: ExecutionProvider;
-  readonly threads?: number;
-  /** Graph optimisation level; 'basic' by default (with weights as inputs 'all' is often slower). */
-  readonly optimization?: 'disabled' | 'basic' | 'extended' | 'all';
-  /**
-   * Outputs to keep on the GPU as gpu-buffer tensors (all of them with 'all'). Honoured by WebGPU;
-   * on cpu and cuda outputs are host tensors and the same RunResult code works unchanged.
-   */
-  readonly gpuOutputs?: readonly string[] | 'all';
-  /** External data files for a model given as bytes, by the location the model names. */
-  readonly externalData?: readonly { path: string; data: Uint8Array }[];
-  /** WebGPU: node names to run on the CPU (kernels that throw on WebGPU). */
-  readonly forceCpuNodes?: readonly string[];
-  /** WebGPU/CUDA: fail at creation if any node would fall back to the CPU provider. */
-  readonly deviceOnly?: boolean;
-  /** CUDA: the GPU ordinal. */
-  readonly deviceId?: number;
+/** A host tensor: what `run()` returns for each output; also accepted as a feed. */
+export interface Tensor {
+  readonly type: DType;
+  readonly dims: readonly number[];
+  readonly data: TensorData;
 }
 
-/** A feed: a typed array of the input's declared shape, an ORT tensor, or a Resident from an earlier run. */
+/** A feed: a typed array of the input's declared shape, a host Tensor, or a Resident from an earlier run or upload. */
 export type Feed = TensorData | Tensor | Resident;
-
-export interface TensorSpec {
-  readonly name: string;
-  readonly dtype: DType;
-  readonly shape: readonly number[];
-}
 
 export interface ExecuteOptions {
   /** Outputs to compute (all by default). */
   readonly fetches?: readonly string[];
+  /**
+   * Outputs written in place into these residents (this session's memory, the output's dtype and
+   * shape) instead of into new tensors. They are not part of the RunResult: the caller holds them.
+   * CUDA graphs need this, since a replay writes to the addresses captured on the first runs.
+   */
+  readonly outputs?: Readonly<Record<string, Resident>>;
+  /**
+   * CUDA graphs: the captured graph this run uses (run config entry `gpu_graph_id`). State carried
+   * between two sets of residents (A→B, then B→A) needs two graphs, e.g. ids 1 and 2 in turn.
+   * Other providers ignore it.
+   */
+  readonly graphId?: number;
 }
 
-const ARRAY_DTYPES: readonly [Function, readonly DType[]][] = [
-  [Float32Array, ['float32']],
-  [Float64Array, ['float64']],
-  [BigInt64Array, ['int64']],
-  [Int32Array, ['int32']],
-  [Uint8Array, ['uint8', 'bool']],
-];
+/** What a call was checked into, before it waits for the session: inputs copied, outputs chosen. */
+interface Staged {
+  readonly inputs: { readonly name: string; readonly temp: ValueHandle | null; readonly resident: Cell | null }[];
+  readonly into: readonly { readonly name: string; readonly cell: Cell }[];
+  readonly fetched: readonly string[];
+  readonly config: Readonly<Record<string, string>>;
+}
 
 export class Session {
   private runs = 0;
-  private readonly downloads = new Map<string, Promise<ort.InferenceSession>>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private readonly residentSet: ReadonlySet<string>;
+  /** Where this session's resident outputs live. */
+  readonly residentMemory: Memory;
 
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly native: NativeSession,
     /** The provider the session runs on (for `auto`, the one that loaded). */
     readonly ep: ConcreteProvider,
     readonly modelName: string,
-    readonly inputs: readonly TensorSpec[],
-    readonly outputs: readonly TensorSpec[],
-    /** Outputs that come back as GPU tensors (empty unless WebGPU with gpuOutputs). */
-    readonly deviceOutputs: readonly string[],
+    /** Outputs kept in the provider's memory (`residentOutputs`), on every provider. */
+    readonly residentOutputs: readonly string[],
     /** For `auto`: why each earlier provider was skipped. */
     readonly skipped: readonly string[],
     private readonly options: SessionOptions,
-  ) {}
+    private readonly transfer: Transfer | null,
+  ) {
+    this.residentSet = new Set(residentOutputs);
+    this.residentMemory = ep === 'cpu' ? 'host' : ep;
+  }
 
   /** Creates a session from a model path or bytes. `name` is used in error messages. */
   static async create(model: string | Uint8Array, options: SessionOptions = {}, name = typeof model === 'string' ? model : 'model'): Promise<Session> {
     const skipped: string[] = [];
     let lastError: Error | null = null;
     for (const attempt of providerAttempts(options.ep ?? 'cpu')) {
-      const sessionOptions = ortOptions(attempt.name, options);
+      const deviceId = attempt.name === 'cuda' ? (options.cuda?.deviceId ?? 0) : 0;
+      let native: NativeSession;
       try {
-        const session = typeof model === 'string' ? await ort.InferenceSession.create(model, sessionOptions) : await ort.InferenceSession.create(model, sessionOptions);
-        const outputs = specs(session.outputMetadata);
-        const gpu = options.gpuOutputs === 'all' ? outputs.map((o) => o.name) : [...(options.gpuOutputs ?? [])];
-        const unknown = gpu.filter((g) => !outputs.some((o) => o.name === g));
-        if (unknown.length > 0) {
-          await session.release();
-          throw new FeedError(`${name}: gpuOutputs names ${listNames(unknown)}, not an output of the model; its outputs are ${listNames(outputs.map((o) => o.name))}`);
-        }
-        return new Session(session, attempt.name, name, specs(session.inputMetadata), outputs, attempt.name === 'webgpu' ? gpu : [], skipped, options);
+        native = NativeSession.create(model, attempt.name, deviceId, sessionPlan(attempt.name, options), options.externalData);
       } catch (e) {
-        if (e instanceof FeedError) throw e;
-        const msg = (e as Error).message;
-        const bad = /"([^"]+)" is not a valid output name/.exec(msg);
-        if (bad) throw new FeedError(`${name}: gpuOutputs names '${bad[1]}', which is not an output of the model`);
+        if (e instanceof OrtLibraryError) throw e;
         lastError = attempt.explain(e as Error, name);
         if (!attempt.fallThrough) throw lastError;
         skipped.push(`${attempt.name}: ${lastError.message}`);
+        continue;
       }
+      const outputs = native.outputs.map((o) => o.name);
+      const resident = options.residentOutputs === 'all' ? outputs : [...(options.residentOutputs ?? [])];
+      const unknown = resident.filter((r) => !outputs.includes(r));
+      if (unknown.length > 0) {
+        native.release();
+        throw new FeedError(`${name}: residentOutputs names ${listNames(unknown)}, not an output of the model; its outputs are ${listNames(outputs)}`);
+      }
+      const transfer = attempt.name === 'cpu' ? null : new Transfer(attempt.name, deviceId, options, `session '${name}'`);
+      return new Session(native, attempt.name, name, resident, skipped, options, transfer);
     }
     throw lastError ?? new Error(`${name}: no execution provider could be created`);
   }
 
-  get inputNames(): readonly string[] {
-    return this.session.inputNames;
+  get inputs(): readonly TensorSpec[] {
+    return this.native.inputs;
   }
-
+  get outputs(): readonly TensorSpec[] {
+    return this.native.outputs;
+  }
+  get inputNames(): readonly string[] {
+    return this.native.inputs.map((i) => i.name);
+  }
   get outputNames(): readonly string[] {
-    return this.session.outputNames;
+    return this.native.outputs.map((o) => o.name);
+  }
+  /** Outputs that stay in GPU memory (resident outputs on cuda and webgpu; none on cpu). */
+  get deviceOutputs(): readonly string[] {
+    return this.ep === 'cpu' ? [] : this.residentOutputs;
   }
 
   input(name: string): TensorSpec {
@@ -128,131 +141,205 @@ export class Session {
 
   /**
    * Runs the model and returns a RunResult that owns its outputs: read or keep() what you need,
-   * then dispose() it. Every declared input must be fed and no other name may appear.
+   * then dispose() it. Every declared input must be fed and no other name may appear. Host feeds
+   * are copied when this is called; runs of one session happen one at a time, in call order.
    */
   async execute(feeds: Readonly<Record<string, Feed>>, options: ExecuteOptions = {}): Promise<RunResult> {
-    const [ortFeeds, fetches] = this.prepare(feeds, options.fetches);
-    const n = ++this.runs;
-    const out = await this.ortRun(ortFeeds, fetches, n);
-    return new RunResult(out, `run ${n} of '${this.modelName}'`, this.deviceOutputs.length > 0 ? this.downloader : null);
+    const staged = this.stage(feeds, options);
+    return this.serial(() => this.runStaged(staged));
   }
 
   /**
    * Runs the model and returns plain host tensors (nothing to dispose). Refuses a session that
-   * keeps outputs on the GPU: use `execute()` there.
+   * keeps outputs in GPU memory: use `execute()` there.
    */
   async run(feeds: Readonly<Record<string, Feed>>, fetches?: readonly string[]): Promise<Record<string, Tensor>> {
     if (this.deviceOutputs.length > 0) {
       throw new ResidencyError(`${this.modelName}: outputs ${listNames(this.deviceOutputs)} stay on the GPU, so run() cannot return them; use execute(), which returns a RunResult to read, keep() and dispose()`);
     }
-    const [ortFeeds, f] = this.prepare(feeds, fetches);
-    return this.ortRun(ortFeeds, f, ++this.runs);
-  }
-
-  /** ONNX Runtime's run, with its errors (a kernel failing at run time) prefixed by model and run. */
-  private async ortRun(feeds: Record<string, Tensor>, fetches: string[] | undefined, n: number): Promise<Record<string, Tensor>> {
+    const result = await this.execute(feeds, fetches ? { fetches } : {});
     try {
-      return fetches ? await this.session.run(feeds, fetches) : await this.session.run(feeds);
-    } catch (e) {
-      throw new Error(`${this.modelName}: run ${n} failed on the '${this.ep}' execution provider: ${(e as Error).message.trim()}`);
+      return Object.fromEntries(result.names.map((n) => [n, { type: result.dtype(n), dims: result.dims(n), data: result.host(n) }]));
+    } finally {
+      result.dispose();
     }
   }
 
-  async release(): Promise<void> {
-    for (const s of this.downloads.values()) await (await s).release();
-    this.downloads.clear();
-    await this.session.release();
+  /**
+   * A new Resident in this session's memory holding a copy of `data` (device memory on cuda and
+   * webgpu): put initial state on the device once, then feed it and keep() its successors.
+   * `dtype` tells bool from uint8 for a Uint8Array.
+   */
+  async upload(data: TensorData, dims: readonly number[], dtype?: DType): Promise<Resident> {
+    const type = arrayDType(data, dtype);
+    const n = shapeSize(dims);
+    if (!type || (dtype && dtype !== type) || data.length !== n) {
+      throw new FeedError(`${this.modelName}: upload of ${dtype ?? type ?? 'unsupported'} ${fmt(dims)} (${n} elements) got a ${data.constructor.name} of ${data.length} elements`);
+    }
+    const label = `${type} ${fmt(dims)} uploaded to '${this.modelName}'`;
+    if (!this.transfer) return new Resident(new Cell('host', type, dims, label, hostTensor(type, dims, data)), null);
+    this.open();
+    const value = await this.transfer.upload({ dtype: type, dims }, data);
+    return new Resident(new Cell(this.residentMemory, type, dims, label, value), this.transfer);
   }
 
-  private prepare(feeds: Readonly<Record<string, Feed>>, fetches?: readonly string[]): [Record<string, Tensor>, string[] | undefined] {
+  /** Waits for runs in flight, then releases the session and its copy sessions. Idempotent. */
+  async release(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue.catch(() => undefined);
+    this.transfer?.release();
+    this.native.release();
+  }
+
+  private serial<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(work, work);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private open(): void {
+    if (this.closed) throw new ResidencyError(`${this.modelName}: the session was released`);
+  }
+
+  private stage(feeds: Readonly<Record<string, Feed>>, options: ExecuteOptions): Staged {
+    this.open();
     const names = Object.keys(feeds);
     const unknown = names.filter((k) => !this.inputs.some((i) => i.name === k));
     if (unknown.length > 0) throw new FeedError(unknownMessage(this.modelName, 'input', unknown, this.inputNames));
     const missing = this.inputNames.filter((k) => !(k in feeds));
     if (missing.length > 0) throw new FeedError(`${this.modelName}: missing input${missing.length > 1 ? 's' : ''} ${listNames(missing)} (${missing.length} of ${this.inputNames.length} inputs not fed)`);
-    const ortFeeds: Record<string, Tensor> = {};
-    for (const spec of this.inputs) ortFeeds[spec.name] = this.toTensor(spec, feeds[spec.name]!);
-    if (!fetches) return [ortFeeds, undefined];
-    const bad = fetches.filter((f) => !this.outputNames.includes(f));
+    const wanted = options.fetches ? [...options.fetches] : this.outputNames;
+    const bad = wanted.filter((f) => !this.outputNames.includes(f));
     if (bad.length > 0) throw new FeedError(unknownMessage(this.modelName, 'output', bad, this.outputNames));
-    return [ortFeeds, [...fetches]];
+
+    const checked = this.inputs.map((spec) => ({ spec, feed: this.checkFeed(spec, feeds[spec.name]!) }));
+    const into = Object.entries(options.outputs ?? {}).map(([name, resident]) => ({ name, cell: this.checkOutputTarget(name, resident, checked) }));
+    const fetched = wanted.filter((f) => !into.some((o) => o.name === f));
+    if (this.options.cuda?.cudaGraph) this.checkGraphDiscipline(checked, fetched);
+
+    const inputs: Staged['inputs'][number][] = [];
+    try {
+      for (const { spec, feed } of checked) {
+        if (feed instanceof Cell) inputs.push({ name: spec.name, temp: null, resident: feed });
+        else inputs.push({ name: spec.name, temp: hostTensor(spec.dtype, spec.shape, feed), resident: null });
+      }
+    } catch (e) {
+      for (const i of inputs) if (i.temp) releaseValue(i.temp);
+      throw e;
+    }
+    return { inputs, into, fetched, config: options.graphId !== undefined ? { gpu_graph_id: String(options.graphId) } : {} };
   }
 
-  private toTensor(spec: TensorSpec, feed: Feed): Tensor {
+  /** Checks one feed against its declared input: host data to copy, or the cell of a resident to bind. */
+  private checkFeed(spec: TensorSpec, feed: Feed): TensorData | Cell {
     const where = `${this.modelName}: input '${spec.name}' expects ${spec.dtype} ${fmt(spec.shape)}`;
     if (feed instanceof Resident) {
       if (feed.disposed) throw new ResidencyError(`${where}, got ${feed.label}, which was disposed`);
-      return this.checkTensor(spec, feed.tensor, where);
+      const cell = feed.contents;
+      if (cell.device && cell.memory !== this.residentMemory) {
+        throw new ResidencyError(`${where}, got ${feed.label} in ${cell.memory} device memory, which only a ${cell.memory} session can read (this one runs on ${this.ep})`);
+      }
+      if (cell.dtype !== spec.dtype || !sameDims(cell.dims, spec.shape)) throw new FeedError(`${where}, got a ${cell.dtype} tensor ${fmt(cell.dims)}`);
+      return cell.js() ?? cell;
     }
     if (ArrayBuffer.isView(feed)) {
       const data = feed as TensorData;
-      const kinds = ARRAY_DTYPES.find(([ctor]) => data instanceof ctor)?.[1] ?? [];
       const kind = (data as object).constructor.name;
       const an = /^[AEIOU]/.test(kind) ? 'an' : 'a';
-      if (!kinds.includes(spec.dtype)) throw new FeedError(`${where}, got ${an} ${kind} (${kinds.join('/') || 'unsupported type'})`);
+      const dtype = arrayDType(data, spec.dtype);
+      if (dtype !== spec.dtype) throw new FeedError(`${where}, got ${an} ${kind} (${dtype === 'uint8' ? 'uint8/bool' : (dtype ?? 'unsupported type')})`);
       const n = shapeSize(spec.shape);
       if (data.length !== n) throw new FeedError(`${where} (${n} elements), got ${an} ${kind} of ${data.length} elements`);
-      return spec.dtype === 'bool' ? new ort.Tensor('bool', data as Uint8Array, [...spec.shape]) : new ort.Tensor(spec.dtype, data as Float32Array, [...spec.shape]);
+      return data;
     }
-    if (feed && typeof feed === 'object' && 'dims' in feed && 'type' in feed) return this.checkTensor(spec, feed, where);
-    throw new FeedError(`${where}, got ${feed === null ? 'null' : typeof feed} (feed a typed array, an ort.Tensor or a Resident)`);
-  }
-
-  private checkTensor(spec: TensorSpec, t: Tensor, where: string): Tensor {
-    if (t.location === 'none') throw new ResidencyError(`${where}, got a disposed tensor`);
-    if (isDeviceTensor(t) && this.ep !== 'webgpu') throw new ResidencyError(`${where}, got a ${t.location} tensor, which only a webgpu session can read (this one runs on ${this.ep})`);
-    const dtype = dtypeOfTensor(t);
-    if (dtype !== spec.dtype || !sameDims(t.dims, spec.shape)) throw new FeedError(`${where}, got a ${dtype} tensor ${fmt(t.dims)}`);
-    return t;
-  }
-
-  /** Copies a GPU tensor to the host by running it through an Identity model with a host output. */
-  private readonly downloader: Downloader = async (tensor, what) => {
-    const dtype = dtypeOfTensor(tensor);
-    const key = `${dtype}:${tensor.dims.join('x')}`;
-    let pending = this.downloads.get(key);
-    if (!pending) {
-      const g = new Graph(`download ${key}`);
-      g.output('y', g.input('x', dtype, tensor.dims));
-      pending = ort.InferenceSession.create(writeModel(g).model, ortOptions(this.ep, { threads: this.options.threads ?? 1, optimization: 'disabled' }));
-      this.downloads.set(key, pending);
+    if (feed && typeof feed === 'object' && 'dims' in feed && 'data' in feed && ArrayBuffer.isView(feed.data)) {
+      if (feed.type !== spec.dtype || !sameDims(feed.dims, spec.shape) || arrayDType(feed.data, spec.dtype) !== spec.dtype || feed.data.length !== shapeSize(spec.shape)) {
+        throw new FeedError(`${where}, got a ${feed.type} tensor ${fmt(feed.dims)}`);
+      }
+      return feed.data;
     }
-    const s = await pending;
-    const out = await s.run({ x: tensor });
-    const y = out.y!;
-    if (isDeviceTensor(y)) throw new ResidencyError(`downloading ${what}: the copy came back on the GPU`);
-    return y.data as TensorData;
-  };
-}
-
-/** The onnxruntime-node session options for one provider attempt (exported for tests of the plumbing). */
-export function ortOptions(ep: ConcreteProvider, options: SessionOptions): ort.InferenceSession.SessionOptions {
-  const provider: ort.InferenceSession.ExecutionProviderConfig =
-    ep === 'webgpu' ? { name: 'webgpu', ...(options.forceCpuNodes?.length ? { forceCpuNodeNames: [...options.forceCpuNodes] } : {}) }
-    : ep === 'cuda' ? { name: 'cuda', deviceId: options.deviceId ?? 0 }
-    : 'cpu';
-  const gpu = ep === 'webgpu' ? options.gpuOutputs : undefined;
-  return {
-    executionProviders: [provider],
-    graphOptimizationLevel: options.optimization ?? 'basic',
-    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
-    ...(gpu === 'all' ? { preferredOutputLocation: 'gpu-buffer' as const } : gpu?.length ? { preferredOutputLocation: Object.fromEntries(gpu.map((o) => [o, 'gpu-buffer' as const])) } : {}),
-    ...(options.externalData ? { externalData: options.externalData.map((e) => ({ path: e.path, data: e.data })) } : {}),
-    ...(options.deviceOnly && ep !== 'cpu' ? { extra: { session: { disable_cpu_ep_fallback: '1' } } } : {}),
-  };
-}
-
-const ORT_DTYPES: Readonly<Record<string, DType>> = { float32: 'float32', float64: 'float64', int64: 'int64', int32: 'int32', uint8: 'uint8', bool: 'bool' };
-
-function specs(meta: readonly ort.InferenceSession.ValueMetadata[]): TensorSpec[] {
-  const out: TensorSpec[] = [];
-  for (const m of meta) {
-    if (!m.isTensor) continue;
-    const dtype = ORT_DTYPES[m.type];
-    if (!dtype) throw new FeedError(`value '${m.name}' has type ${m.type}, which multisiam does not support`);
-    out.push({ name: m.name, dtype, shape: m.shape.map(Number) });
+    throw new FeedError(`${where}, got ${feed === null ? 'null' : typeof feed} (feed a typed array, a { type, dims, data } tensor or a Resident)`);
   }
-  return out;
+
+  /** A preallocated output: this session's resident memory, the output's dtype and shape, and not also an input of the run. */
+  private checkOutputTarget(name: string, target: Resident, inputs: readonly { spec: TensorSpec; feed: TensorData | Cell }[]): Cell {
+    const spec = this.outputs.find((o) => o.name === name);
+    if (!spec) throw new FeedError(unknownMessage(this.modelName, 'output', [name], this.outputNames));
+    const where = `${this.modelName}: output '${name}' (${spec.dtype} ${fmt(spec.shape)}) is to be written into ${target.label}`;
+    if (target.disposed) throw new ResidencyError(`${where}, which was disposed`);
+    const cell = target.contents;
+    if (cell.memory !== this.residentMemory) {
+      throw new ResidencyError(`${where}, which is in ${cell.memory === 'js' ? 'JS' : cell.memory} memory, not this session's ${this.residentMemory} memory; create it with this session's upload() or keep() it from one of its runs`);
+    }
+    if (cell.dtype !== spec.dtype || !sameDims(cell.dims, spec.shape)) throw new FeedError(`${where}, which holds ${cell.dtype} ${fmt(cell.dims)}`);
+    const alias = inputs.find((i) => i.feed === cell);
+    if (alias) throw new FeedError(`${where}, which is also fed as input '${alias.spec.name}'; a run cannot overwrite its own input: alternate two residents (see graphId)`);
+    return cell;
+  }
+
+  /** CUDA graphs replay captured addresses without checking them: every input and output must stay put. */
+  private checkGraphDiscipline(inputs: readonly { spec: TensorSpec; feed: TensorData | Cell }[], fetched: readonly string[]): void {
+    const moving = inputs.filter((i) => !(i.feed instanceof Cell) || i.feed.memory !== this.residentMemory).map((i) => i.spec.name);
+    if (moving.length > 0) {
+      throw new FeedError(`${this.modelName}: cuda.cudaGraph is on, so every input must be a Resident in this session's ${this.residentMemory} memory that keeps its address from run to run (upload() it once, then write() new data into it); not so: ${listNames(moving)}`);
+    }
+    if (fetched.length > 0) {
+      throw new FeedError(`${this.modelName}: cuda.cudaGraph is on, so every output must be written into a preallocated Resident (execute(feeds, { outputs })); not preallocated: ${listNames(fetched)}`);
+    }
+  }
+
+  private async runStaged(staged: Staged): Promise<RunResult> {
+    const n = ++this.runs;
+    const label = `run ${n} of '${this.modelName}'`;
+    const binding = new Binding(this.native.handle);
+    const memory = this.native.memory;
+    let values: ValueHandle[] = [];
+    try {
+      for (const i of staged.inputs) binding.input(i.name, i.temp ?? i.resident!.native(`input '${i.name}' of ${label}`)!);
+      for (const o of staged.into) binding.outputInto(o.name, o.cell.native(`the resident for output '${o.name}' of ${label}`)!);
+      for (const name of staged.fetched) binding.outputTo(name, this.residentSet.has(name) ? memory.resident : memory.host);
+      await binding.run(staged.config);
+      values = binding.outputs();
+    } catch (e) {
+      if (e instanceof ResidencyError) throw e;
+      throw new Error(`${this.modelName}: run ${n} failed on the '${this.ep}' execution provider: ${(e as Error).message.trim()}`);
+    } finally {
+      binding.release();
+      for (const i of staged.inputs) if (i.temp) releaseValue(i.temp);
+    }
+    // Preallocated outputs come first (bound first); their values are extra references the caller's residents already hold.
+    for (const v of values.slice(0, staged.into.length)) releaseValue(v);
+    const outputs = values.slice(staged.into.length);
+    const cells = new Map<string, Cell>();
+    let k = 0;
+    try {
+      for (; k < outputs.length; k++) cells.set(staged.fetched[k]!, this.outputCell(staged.fetched[k]!, outputs[k]!, label));
+    } catch (e) {
+      for (const v of outputs.slice(k + 1)) releaseValue(v);
+      for (const c of cells.values()) c.release();
+      throw e;
+    }
+    return new RunResult(cells, label, this.transfer);
+  }
+
+  /** An output value as a cell: kept where it is if resident, else copied into JS and released. */
+  private outputCell(name: string, value: ValueHandle, label: string): Cell {
+    const what = `output '${name}' of ${label}`;
+    let shape: { dtype: DType; dims: number[] };
+    try {
+      shape = describeTensor(value);
+    } catch (e) {
+      releaseValue(value);
+      throw e;
+    }
+    if (this.residentSet.has(name)) return new Cell(this.residentMemory, shape.dtype, shape.dims, what, value);
+    try {
+      return new Cell('js', shape.dtype, shape.dims, what, readHostTensor(value, shape.dtype, shape.dims));
+    } finally {
+      releaseValue(value);
+    }
+  }
 }
 
 function unknownMessage(model: string, kind: 'input' | 'output', names: readonly string[], real: readonly string[]): string {

@@ -60,7 +60,7 @@ test(`a small CNN trained with the in-graph SGD step halves its loss within ${ST
   const g = quadrantNet();
   const ep = (process.env['MULTISIAM_TEST_EP'] ?? 'cpu') as ExecutionProvider;
   const live = liveGpuTensors();
-  const session = await Session.create(writeModel(g).model, { ep, gpuOutputs: 'all' }, 'quadrants');
+  const session = await Session.create(writeModel(g).model, { ep, residentOutputs: 'all' }, 'quadrants');
   const store = new TensorStore();
   for (const [name, data] of initInputs(g, 3)) store.set(name, data);
   for (const name of g.inputsWithRole('state').map((v) => v.name)) store.set(name, new Float32Array(g.inputNamed(name)!.value.size));

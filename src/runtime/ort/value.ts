@@ -1,0 +1,52 @@
+/**
+ * OrtValues holding tensors, and copies between them and JS typed arrays. A host tensor is
+ * allocated by ORT's CPU allocator and filled with memcpy; reading one copies it out. Only values
+ * known to be in host memory are ever read or written here (a device pointer is never touched).
+ */
+import { type DType, type TensorData, allocate, shapeSize } from '../../onnx/dtype.js';
+import { ELEMENT_TYPE, type ValueHandle, ortApi } from './api.js';
+
+/** The DType of an ONNX element type, or null for one multisiam does not support. */
+export function dtypeOfElement(elementType: number): DType | null {
+  for (const [dtype, code] of Object.entries(ELEMENT_TYPE)) if (code === elementType) return dtype as DType;
+  return null;
+}
+
+/** A new ORT host tensor holding a copy of `data`. */
+export function hostTensor(dtype: DType, dims: readonly number[], data: TensorData): ValueHandle {
+  const api = ortApi();
+  const value = api.createHostTensor(ELEMENT_TYPE[dtype], dims);
+  try {
+    api.copyIn(api.hostData(value), data);
+    return value;
+  } catch (e) {
+    api.releaseValue(value);
+    throw e;
+  }
+}
+
+/** Overwrites an ORT host tensor with `data` (same element count, checked by the caller). */
+export function writeHostTensor(value: ValueHandle, data: TensorData): void {
+  const api = ortApi();
+  api.copyIn(api.hostData(value), data);
+}
+
+/** A JS copy of an ORT host tensor. */
+export function readHostTensor(value: ValueHandle, dtype: DType, dims: readonly number[]): TensorData {
+  const api = ortApi();
+  const out = allocate(dtype, shapeSize(dims));
+  api.copyOut(out, api.hostData(value));
+  return out;
+}
+
+/** Element type and shape of a tensor value. */
+export function describeTensor(value: ValueHandle): { dtype: DType; dims: number[] } {
+  const { elementType, dims } = ortApi().tensorType(value);
+  const dtype = dtypeOfElement(elementType);
+  if (!dtype) throw new Error(`ONNX Runtime returned a tensor of element type ${elementType}, which multisiam does not support (supported: ${Object.keys(ELEMENT_TYPE).join(', ')})`);
+  return { dtype, dims };
+}
+
+export function releaseValue(value: ValueHandle): void {
+  ortApi().releaseValue(value);
+}
