@@ -65,7 +65,7 @@ interface Staged {
 
 export class Session {
   private runs = 0;
-  private queue: Promise<unknown> = Promise.resolve();
+  private queue: Promise<void> = Promise.resolve();
   private closed = false;
   private readonly residentSet: ReadonlySet<string>;
   /** Where this session's resident outputs live. */
@@ -187,14 +187,18 @@ export class Session {
   async release(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.queue.catch(() => undefined);
+    await this.queue;
     this.transfer?.release();
     this.native.release();
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
     const next = this.queue.then(work, work);
-    this.queue = next.catch(() => undefined);
+    // The queue must not hold the last result: a RunResult dropped by its caller has to be collectable.
+    this.queue = next.then(
+      () => undefined,
+      () => undefined,
+    );
     return next;
   }
 

@@ -106,6 +106,9 @@ type SlotName = keyof typeof SLOTS;
 type NativeFunction = ((...args: unknown[]) => unknown) & { async: (...args: unknown[]) => void };
 type Status = bigint | null;
 
+/** The kinds of ORT objects this API counts from creation to release. */
+type CountedKind = 'Session' | 'SessionOptions' | 'Value' | 'IoBinding' | 'RunOptions' | 'MemoryInfo';
+
 /** Memory infos: OrtAllocatorType and OrtMemType values used here. */
 const DEVICE_ALLOCATOR = 0;
 const MEM_TYPE_DEFAULT = 0;
@@ -116,11 +119,13 @@ export const OPTIMIZATION_LEVEL = { disabled: 0, basic: 1, extended: 2, all: 99 
 /** The bound API: one instance per process (see `ortApi()`). */
 export class OrtApi {
   private readonly fn: Record<SlotName, NativeFunction>;
+  private readonly libc: ReturnType<typeof koffi.load>;
   private readonly memcpy: (dst: unknown, src: unknown, bytes: number) => unknown;
   /** Out-parameter scratch for synchronous calls: JS runs one of them at a time. */
   private readonly out = new BigUint64Array(1);
   private readonly count = new BigUint64Array(1);
   private readonly int = new Int32Array(1);
+  private readonly counts: Record<CountedKind, number> = { Session: 0, SessionOptions: 0, Value: 0, IoBinding: 0, RunOptions: 0, MemoryInfo: 0 };
   readonly allocator: AllocatorHandle;
 
   constructor(table: bigint) {
@@ -128,8 +133,10 @@ export class OrtApi {
     this.fn = Object.fromEntries(
       Object.entries(SLOTS).map(([name, [slot, proto]]) => [name, koffi.decode(slots[slot]!, koffi.proto(proto)) as NativeFunction]),
     ) as Record<SlotName, NativeFunction>;
-    // memcpy takes a typed array as a pointer to its own memory for the duration of the call.
-    this.memcpy = koffi.load('libc.so.6').func('void* memcpy(void* dst, const void* src, size_t n)') as (dst: unknown, src: unknown, bytes: number) => unknown;
+    // memcpy takes a typed array as a pointer to its own memory for the duration of the call. The
+    // library handle is kept: koffi closes a library whose handle is garbage-collected.
+    this.libc = koffi.load('libc.so.6');
+    this.memcpy = this.libc.func('void* memcpy(void* dst, const void* src, size_t n)') as (dst: unknown, src: unknown, bytes: number) => unknown;
     this.allocator = this.outHandle<'Allocator'>('GetAllocatorWithDefaultOptions');
   }
 
@@ -154,6 +161,20 @@ export class OrtApi {
     return this.out[0] as Handle<K>;
   }
 
+  /** ORT objects created through this API and not yet released, by kind (for leak tests). */
+  liveObjects(): Readonly<Record<CountedKind, number>> {
+    return { ...this.counts };
+  }
+
+  private created<H>(kind: CountedKind, handle: H): H {
+    this.counts[kind]++;
+    return handle;
+  }
+
+  private released(kind: CountedKind): void {
+    this.counts[kind]--;
+  }
+
   private outCount(name: SlotName, ...args: unknown[]): number {
     this.call(name, ...args, this.out);
     return Number(this.out[0]);
@@ -165,10 +186,11 @@ export class OrtApi {
     return this.outHandle('CreateEnv', logLevel, logId);
   }
   createSessionOptions(): SessionOptionsHandle {
-    return this.outHandle('CreateSessionOptions');
+    return this.created('SessionOptions', this.outHandle('CreateSessionOptions'));
   }
   releaseSessionOptions(options: SessionOptionsHandle): void {
     this.fn.ReleaseSessionOptions(options);
+    this.released('SessionOptions');
   }
   setOptimizationLevel(options: SessionOptionsHandle, level: keyof typeof OPTIMIZATION_LEVEL): void {
     this.call('SetSessionGraphOptimizationLevel', options, OPTIMIZATION_LEVEL[level]);
@@ -201,10 +223,12 @@ export class OrtApi {
     this.call('AddExternalInitializersFromFilesInMemory', options, files.map((f) => f.name), pointers, lengths, files.length);
   }
   createSession(env: EnvHandle, model: string | Uint8Array, options: SessionOptionsHandle): SessionHandle {
-    return typeof model === 'string' ? this.outHandle('CreateSession', env, model, options) : this.outHandle('CreateSessionFromArray', env, model, model.byteLength, options);
+    const session: SessionHandle = typeof model === 'string' ? this.outHandle('CreateSession', env, model, options) : this.outHandle('CreateSessionFromArray', env, model, model.byteLength, options);
+    return this.created('Session', session);
   }
   releaseSession(session: SessionHandle): void {
     this.fn.ReleaseSession(session);
+    this.released('Session');
   }
   ioCount(session: SessionHandle, kind: 'input' | 'output'): number {
     return this.outCount(kind === 'input' ? 'SessionGetInputCount' : 'SessionGetOutputCount', session);
@@ -239,13 +263,14 @@ export class OrtApi {
   // Memory
 
   cpuMemoryInfo(): MemoryInfoHandle {
-    return this.outHandle('CreateCpuMemoryInfo', DEVICE_ALLOCATOR, MEM_TYPE_DEFAULT);
+    return this.created('MemoryInfo', this.outHandle('CreateCpuMemoryInfo', DEVICE_ALLOCATOR, MEM_TYPE_DEFAULT));
   }
   deviceMemoryInfo(name: string, deviceId: number): MemoryInfoHandle {
-    return this.outHandle('CreateMemoryInfo', name, DEVICE_ALLOCATOR, deviceId, MEM_TYPE_DEFAULT);
+    return this.created('MemoryInfo', this.outHandle('CreateMemoryInfo', name, DEVICE_ALLOCATOR, deviceId, MEM_TYPE_DEFAULT));
   }
   releaseMemoryInfo(info: MemoryInfoHandle): void {
     this.fn.ReleaseMemoryInfo(info);
+    this.released('MemoryInfo');
   }
   /** Host memory from ORT's default CPU allocator. */
   alloc(bytes: number): HostPointer {
@@ -267,7 +292,7 @@ export class OrtApi {
 
   /** An uninitialised host tensor from ORT's default CPU allocator. */
   createHostTensor(elementType: number, dims: readonly number[]): ValueHandle {
-    return this.outHandle('CreateTensorAsOrtValue', this.allocator, BigInt64Array.from(dims, BigInt), dims.length, elementType);
+    return this.created('Value', this.outHandle('CreateTensorAsOrtValue', this.allocator, BigInt64Array.from(dims, BigInt), dims.length, elementType));
   }
   /** The tensor's data pointer; only ever used for host tensors (never view a device pointer). */
   hostData(value: ValueHandle): HostPointer {
@@ -283,15 +308,17 @@ export class OrtApi {
   }
   releaseValue(value: ValueHandle): void {
     this.fn.ReleaseValue(value);
+    this.released('Value');
   }
 
   // IO binding and runs
 
   createIoBinding(session: SessionHandle): IoBindingHandle {
-    return this.outHandle('CreateIoBinding', session);
+    return this.created('IoBinding', this.outHandle('CreateIoBinding', session));
   }
   releaseIoBinding(binding: IoBindingHandle): void {
     this.fn.ReleaseIoBinding(binding);
+    this.released('IoBinding');
   }
   bindInput(binding: IoBindingHandle, name: string, value: ValueHandle): void {
     this.call('BindInput', binding, name, value);
@@ -312,16 +339,18 @@ export class OrtApi {
     const array = this.out[0] as HostPointer;
     const values = koffi.decode(array, 'void *', n) as ValueHandle[];
     this.free(array);
+    this.counts.Value += n;
     return values;
   }
   createRunOptions(): RunOptionsHandle {
-    return this.outHandle('CreateRunOptions');
+    return this.created('RunOptions', this.outHandle('CreateRunOptions'));
   }
   addRunConfigEntry(options: RunOptionsHandle, key: string, value: string): void {
     this.call('AddRunConfigEntry', options, key, value);
   }
   releaseRunOptions(options: RunOptionsHandle): void {
     this.fn.ReleaseRunOptions(options);
+    this.released('RunOptions');
   }
   /** Runs on a worker thread (koffi's async call), so the event loop stays live during a long run. */
   runWithBinding(session: SessionHandle, options: RunOptionsHandle, binding: IoBindingHandle): Promise<void> {

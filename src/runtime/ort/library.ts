@@ -23,6 +23,8 @@ export interface OrtLibrary {
   readonly version: string;
   /** The `OrtApi` function table (a pointer). */
   readonly api: bigint;
+  /** koffi closes a library when its handle is garbage-collected, unmapping every function in the table: hold it. */
+  readonly handle: unknown;
 }
 
 /** The folder holding onnxruntime-node's native libraries, where a CUDA provider must be placed. */
@@ -80,7 +82,7 @@ export function loadOrtLibrary(path: string): OrtLibrary {
   if (!api) {
     throw new OrtLibraryError(`${path} is ONNX Runtime ${version}, which does not provide C API version ${ORT_API_VERSION} (ONNX Runtime 1.29 or newer does); ${remedy()}`);
   }
-  return { path, version, api };
+  return { path, version, api, handle: lib };
 }
 
 let loaded: OrtLibrary | null = null;
