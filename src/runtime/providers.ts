@@ -4,25 +4,18 @@
  * after it does not make it fall back, so `auto` tries them one at a time (cuda when its libraries
  * are installed, then webgpu, then cpu).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { CUDA_PROVIDER_FILES, CUDA_PROVIDER_PACKAGE, CUDA_SETUP_COMMAND, NVIDIA_LIBRARIES, findLibrary, missingCudaProviderFiles, unresolvedLibraries } from './cuda-provider.js';
 import { ProviderUnavailableError } from './errors.js';
 import { ortBinaryDir } from './ort/library.js';
 
+export { CUDA_PROVIDER_FILES, CUDA_PROVIDER_PACKAGE, CUDA_SETUP_COMMAND, missingCudaProviderFiles } from './cuda-provider.js';
 export { ProviderUnavailableError } from './errors.js';
 export { ortBinaryDir } from './ort/library.js';
 
 export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda' | 'auto';
 export type ConcreteProvider = Exclude<ExecutionProvider, 'auto'>;
 export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'webgpu', 'cuda', 'auto'];
-
-/** The two libraries ONNX Runtime loads for the CUDA provider, from onnxruntime-node's binary folder. */
-export const CUDA_PROVIDER_FILES = ['libonnxruntime_providers_cuda.so', 'libonnxruntime_providers_shared.so'] as const;
-/** Where the CUDA provider comes from: ONNX Runtime 1.29.0's CUDA 13 build, redistributed on npm. */
-export const CUDA_PROVIDER_PACKAGE = 'com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9';
-/** The command that installs the CUDA provider (src/cli/commands/setup.ts). */
-export const CUDA_SETUP_COMMAND = 'multisiam setup cuda';
 
 export interface ProviderAttempt {
   readonly name: ConcreteProvider;
@@ -31,22 +24,17 @@ export interface ProviderAttempt {
   explain(error: Error, model: string): Error;
 }
 
-/** The CUDA provider libraries that are not in onnxruntime-node's binary folder. */
-export function missingCudaProviderFiles(dir = ortBinaryDir()): string[] {
-  return CUDA_PROVIDER_FILES.filter((f) => !existsSync(join(dir, f)));
-}
-
 export function cudaProviderInstalled(): boolean {
   return missingCudaProviderFiles().length === 0;
 }
 
-/** Shared libraries the installed CUDA provider needs but the dynamic loader cannot find (`ldd`). */
+/**
+ * Libraries the installed CUDA provider needs that the dynamic loader cannot find: what `ldd`
+ * reports, and the NVIDIA libraries ORT opens at run time (cuDNN, cuFFT), which `ldd` does not list.
+ */
 export function missingCudaLibraries(dir = ortBinaryDir()): string[] {
-  const so = join(dir, CUDA_PROVIDER_FILES[0]);
-  if (!existsSync(so)) return [];
-  const r = spawnSync('ldd', [so], { encoding: 'utf8', timeout: 10_000 });
-  if (r.status !== 0 || !r.stdout) return [];
-  return r.stdout.split('\n').filter((l) => /not found/.test(l)).map((l) => l.trim().split(/\s+/)[0]!).filter(Boolean);
+  const linked = unresolvedLibraries(join(dir, CUDA_PROVIDER_FILES[0]));
+  return [...new Set([...linked, ...NVIDIA_LIBRARIES.filter((l) => !findLibrary(l.name)).map((l) => l.name)])];
 }
 
 const CPU_HINT = 'or choose --ep cpu';

@@ -76,7 +76,7 @@ for (const ep of ['webgpu', 'cuda'] as const) {
     assert.instance(error, ProviderUnavailableError);
     assert.match(error.message, `execution provider '${ep}' is unavailable on this machine`);
     if (ep === 'webgpu') assert.match(error.message, /needs a Vulkan loader \(libvulkan\.so\.1, Debian\/Ubuntu package libvulkan1\) and a Vulkan driver/);
-    else assert.match(error.message, /bash tools\/install-cuda-provider\.sh|CUDA 13 and cuDNN 9/);
+    else assert.match(error.message, /multisiam setup cuda|CUDA 13 and cuDNN 9/);
     assert.match(error.message, 'or choose --ep cpu');
   });
 }
