@@ -2,6 +2,7 @@
 import type { Argv } from 'yargs';
 import { buildCommand } from './build.js';
 import { inspectCommand } from './inspect.js';
+import { setupCommand } from './setup.js';
 import { synthCommand } from './synth.js';
 import { trainCommand } from './train.js';
 
@@ -10,4 +11,5 @@ export const COMMANDS: readonly ((cli: Argv) => Argv)[] = [
   (cli) => cli.command(buildCommand),
   (cli) => cli.command(inspectCommand),
   (cli) => cli.command(synthCommand),
+  (cli) => cli.command(setupCommand),
 ];
