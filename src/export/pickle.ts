@@ -139,11 +139,10 @@ class Writer {
   /** CPython's protocol-2 form (see the file comment). */
   private bytes(data: Uint8Array): void {
     // The bytes as a latin-1 string, UTF-8 encoded: 0x00–0x7f stay, 0x80–0xff take two bytes.
-    let size = data.length;
-    for (const b of data) if (b >= 0x80) size++;
-    const encoded = Buffer.alloc(size);
+    const encoded = Buffer.allocUnsafe(2 * data.length);
     let at = 0;
-    for (const b of data) {
+    for (let i = 0; i < data.length; i++) {
+      const b = data[i]!;
       if (b < 0x80) {
         encoded[at++] = b;
       } else {
@@ -152,7 +151,7 @@ class Writer {
       }
     }
     this.value(BYTES_CODEC);
-    this.utf8(encoded);
+    this.utf8(encoded.subarray(0, at));
     this.str('latin1');
     this.op(OP.TUPLE2, OP.REDUCE);
   }
