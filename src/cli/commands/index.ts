@@ -1,6 +1,7 @@
 // One line per command; main.ts registers them in this order.
 import type { Argv } from 'yargs';
 import { buildCommand } from './build.js';
+import { exportCommand } from './export.js';
 import { inspectCommand } from './inspect.js';
 import { setupCommand } from './setup.js';
 import { synthCommand } from './synth.js';
@@ -11,5 +12,6 @@ export const COMMANDS: readonly ((cli: Argv) => Argv)[] = [
   (cli) => cli.command(buildCommand),
   (cli) => cli.command(inspectCommand),
   (cli) => cli.command(synthCommand),
+  (cli) => cli.command(exportCommand),
   (cli) => cli.command(setupCommand),
 ];
