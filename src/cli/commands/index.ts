@@ -12,6 +12,6 @@ export const COMMANDS: readonly ((cli: Argv) => Argv)[] = [
   (cli) => cli.command(buildCommand),
   (cli) => cli.command(inspectCommand),
   (cli) => cli.command(synthCommand),
-  (cli) => cli.command(exportCommand),
   (cli) => cli.command(setupCommand),
+  (cli) => cli.command(exportCommand),
 ];
