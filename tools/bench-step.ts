@@ -82,7 +82,7 @@ function feedsFor(g: Graph): Map<string, Float32Array> {
     else if (input.value.name === 'lr') data[0] = 0.05;
     else if (input.value.name === 'weight_decay') data[0] = 1e-4;
     else if (input.role === 'data') for (let i = 0; i < n; i++) data[i] = gauss();
-    else if (init) for (let i = 0; i < n; i++) data[i] = init.kind === 'normal' ? init.std * gauss() : init.kind === 'uniform' ? init.bound * (2 * r() - 1) : init.value;
+    else if (init) for (let i = 0; i < n; i++) data[i] = init.kind === 'normal' ? init.std * gauss() : init.kind === 'uniform' ? init.bound * (2 * r() - 1) : init.kind === 'constant' ? init.value : 0;
     out.set(input.value.name, data);
   }
   return out;

@@ -10,10 +10,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { PRESET_NAMES, resolveConfig } from '../src/config/index.js';
+import { PRESET_NAMES } from '../src/config/index.js';
+import { resolveConfig } from '../src/methods/index.js';
 import { formatFlops } from '../src/onnx/flops.js';
-import { writeBundle } from '../src/train/bundle.js';
-import { type BundleInspection, formatBytes, formatCount, inspectBundle } from '../src/train/inspect.js';
+import { writeBundle } from '../src/bundle/bundle.js';
+import { type BundleInspection, formatBytes, formatCount, inspectBundle } from '../src/bundle/inspect.js';
 
 interface Row {
   readonly preset: string;

@@ -19,42 +19,47 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type MapSize, featureMapSize, peakLearningRate, resolveConfig } from '../src/config/index.js';
+import { type MapSize, featureMapSize, peakLearningRate } from '../src/config/index.js';
+import { resolveConfig } from '../src/methods/index.js';
 import { Rng } from '../src/data/rng.js';
-import { shapeSize } from '../src/onnx/dtype.js';
+import { type TensorData, shapeSize } from '../src/onnx/dtype.js';
+import { NAMES } from '../src/graphs/io.js';
 import { type Session as SessionType, Session } from '../src/runtime/session.js';
-import { type Bundle, GRAPH_FILES, type GraphKey, type ManifestValue, readBundle, readBundleTensors, writeBundle } from '../src/train/bundle.js';
-import type { TensorMap } from '../src/train/safetensors.js';
+import { type Bundle, GRAPH_FILES, type GraphKey, type ManifestValue, readBundle, readBundleTensors, writeBundle } from '../src/bundle/bundle.js';
+import type { TensorMap } from '../src/bundle/safetensors.js';
 
 export const GRAPH_KEYS = Object.keys(GRAPH_FILES) as GraphKey[];
 
-/** The safetensors key holding the value of a param/buffer/state input of graph `key`. */
-export function tensorKey(key: GraphKey, input: ManifestValue): string {
-  if (input.role === 'state') return input.name;
-  return `${key === 'target_forward' ? 'target' : 'online'}.${input.name}`;
-}
-
 /**
- * Random data for one data (or queue) input, shaped like the manifest says and plausible for its
- * name: images ~N(0,1), flips and IoU weights 0/1 (at least one pair weighted), ΔC in ±0.5 of the
- * image, RoI positions inside the h×w feature map, unit-norm dense targets and queue rows.
+ * Random data for one data input, shaped like the manifest says and plausible for what it means:
+ * uint8 views, flips and IoU weights 0/1 (at least one pair weighted), ΔC in ±0.5 of the image, RoI
+ * positions inside the h×w feature map, unit-norm dense targets, distinct queue rows, boxes inside
+ * the image, N(0, 1) for the rest.
  */
-export function dataFeed(input: ManifestValue, rng: Rng, map: MapSize): Float32Array {
+export function dataFeed(input: ManifestValue, rng: Rng, map: MapSize): TensorData {
   const n = shapeSize(input.shape);
+  const kind = input.meaning?.kind;
+  if (kind === 'image') return Uint8Array.from({ length: n }, () => Math.floor(rng.uniform(0, 256)));
+  if (kind === 'queue_rows') return BigInt64Array.from({ length: n }, (_, i) => BigInt(i));
   const out = new Float32Array(n);
-  const name = input.name;
-  if (/^flip\d$/.test(name)) for (let i = 0; i < n; i++) out[i] = rng.next() < 0.5 ? 1 : 0;
-  else if (name === 'dense_weight') for (let i = 0; i < n; i++) out[i] = i === 0 || rng.next() < 0.75 ? 1 : 0;
-  else if (name.startsWith('offset')) for (let i = 0; i < n; i++) out[i] = rng.uniform(-0.5, 0.5);
-  else if (name.startsWith('roi_pos')) {
+  if (kind === 'flip') for (let i = 0; i < n; i++) out[i] = rng.next() < 0.5 ? 1 : 0;
+  else if (kind === 'pair_weight') for (let i = 0; i < n; i++) out[i] = i === 0 || rng.next() < 0.75 ? 1 : 0;
+  else if (kind === 'offset_map') for (let i = 0; i < n; i++) out[i] = rng.uniform(-0.5, 0.5);
+  else if (kind === 'crop_box') {
+    for (let i = 0; i < n; i += 4) {
+      const [x, y] = [rng.uniform(0, 0.5), rng.uniform(0, 0.5)];
+      out.set([x, y, x + rng.uniform(0.2, 0.5), y + rng.uniform(0.2, 0.5)], i);
+    }
+  } else if (kind === 'roi_positions') {
     // (B, S·S, 2) positions (x, y) in feature index coordinates, inside the h×w map.
     for (let i = 0; i < n; i += 2) {
       out[i] = rng.uniform(0, map.w - 1);
       out[i + 1] = rng.uniform(0, map.h - 1);
     }
-  } else if (name.startsWith('target_dense') || name.startsWith('queue')) {
-    // Unit vectors along the channel axis: (B, D, h, w) for dense targets, (L, D) rows for queues.
-    const [rows, d, cells] = name.startsWith('queue') ? [input.shape[0]!, input.shape[1]!, 1] : [input.shape[0]!, input.shape[1]!, n / (input.shape[0]! * input.shape[1]!)];
+  } else if (kind === 'dense_target') {
+    // Unit vectors along the channel axis of (B, D, h, w).
+    const [rows, d] = [input.shape[0]!, input.shape[1]!];
+    const cells = n / (rows * d);
     for (let i = 0; i < n; i++) out[i] = rng.normal();
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < cells; c++) {
@@ -68,21 +73,22 @@ export function dataFeed(input: ManifestValue, rng: Rng, map: MapSize): Float32A
   return out;
 }
 
-/** Every input of graph `key` of the bundle, by name. */
-export function feedsFor(bundle: Bundle, key: GraphKey, tensors: TensorMap, seed = 1): Record<string, Float32Array> {
+const STATE_ROLES = new Set(['param', 'buffer', 'state', 'target', 'queue']);
+
+/** Every input of graph `key` of the bundle, by name: state from `tensors` (stored under the input names), random data, schedule-like hypers. */
+export function feedsFor(bundle: Bundle, key: GraphKey, tensors: TensorMap, seed = 1): Record<string, TensorData> {
   const cfg = bundle.manifest.config;
   const rng = Rng.fromSeed(seed);
-  const feeds: Record<string, Float32Array> = {};
+  const hypers: Record<string, number> = { [NAMES.lr]: peakLearningRate(cfg), [NAMES.weightDecay]: cfg.optim.weight_decay, [NAMES.targetMomentum]: 0.99 };
+  const feeds: Record<string, TensorData> = {};
   for (const input of bundle.manifest.graphs[key].inputs) {
-    if (input.dtype !== 'float32') throw new Error(`${key}: input '${input.name}' is ${input.dtype}; this runner feeds float32 only`);
-    if (input.role === 'param' || input.role === 'buffer' || input.role === 'state') {
-      const k = tensorKey(key, input);
-      const t = tensors.get(k);
-      if (!t) throw new Error(`${key}: input '${input.name}' (${input.role}) has no tensor '${k}' in ${bundle.manifest.tensors}`);
-      feeds[input.name] = t.data as Float32Array;
+    if (STATE_ROLES.has(input.role)) {
+      const t = tensors.get(input.name);
+      if (!t) throw new Error(`${key}: input '${input.name}' (${input.role}) has no tensor in ${bundle.manifest.params_file}`);
+      feeds[input.name] = t.data;
     } else if (input.role === 'hyper') {
-      const value = input.name === 'lr' ? peakLearningRate(cfg) : input.name === 'weight_decay' ? cfg.optim.weight_decay : NaN;
-      if (Number.isNaN(value)) throw new Error(`${key}: hyper-parameter input '${input.name}' is unknown to this runner`);
+      const value = hypers[input.name];
+      if (value === undefined) throw new Error(`${key}: hyper-parameter input '${input.name}' is unknown to this runner`);
       feeds[input.name] = Float32Array.of(value);
     } else {
       feeds[input.name] = dataFeed(input, rng, featureMapSize(cfg));
@@ -111,7 +117,7 @@ export async function runGraph(bundle: Bundle, key: GraphKey, tensors: TensorMap
     const runMs = performance.now() - t1;
     const outputs: Record<string, GraphRun['outputs'][string]> = {};
     for (const [name, tensor] of Object.entries(result)) {
-      const data = tensor.data as Float32Array;
+      const data = tensor.data as ArrayLike<number>;
       let maxAbs = 0;
       let finite = true;
       for (let i = 0; i < data.length; i++) {

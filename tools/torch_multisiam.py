@@ -12,7 +12,8 @@ IN.safetensors
     `projector.{0,1,3}.*`, `predictor.{0,1,3}.*` (BYOL framework only), `dense_projector.{0,1,3}.*`,
     `dense_predictor.{0,1,3}.*` (BYOL framework only). Index 0 = Linear / 1×1 conv (with bias),
     1 = BatchNorm (weight, bias, running_mean, running_var), 3 = Linear / 1×1 conv (with bias).
-    Data: `view1`, `view2` (B,3,H,W); `flip1`, `flip2` (B) 0/1; `boxes1`, `boxes2` (B,4) normalised
+    Data: `view1`, `view2` (B,3,H,W) RGB pixel values 0..255 (the graphs take them as uint8 and
+    normalise as (x/255 − data.mean)/data.std, and so does this reference); `flip1`, `flip2` (B) 0/1; `boxes1`, `boxes2` (B,4) normalised
     (x1,y1,x2,y2); `dense_weight` (B) 0/1; `target_z1`, `target_z2` (B,proj_dim); `target_dense1`,
     `target_dense2` (B,dense_proj_dim,g,g) (g = h for offset alignment, roi_size for RoI);
     MoCo only: `queue_global` (L,proj_dim), `queue_dense` (L,dense_proj_dim).
@@ -98,6 +99,8 @@ class Cfg:
         self.alignment = get('alignment', 'offset')
         self.dense_target = get('dense_target', 'kmeans')
         self.image_size = get('data.image_size', 0)
+        self.mean = [float(m) for m in get('data.mean', [0.485, 0.456, 0.406])]
+        self.std = [float(d) for d in get('data.std', [0.229, 0.224, 0.225])]
         self.roi_size = int(get('data.roi_size', 7))
         arch = str(get('backbone.arch'))
         if arch not in ('resnet18', 'resnet50'):
@@ -358,6 +361,16 @@ def compute_loss(net, cfg, d, keep=None):
     return loss, lg, ld
 
 
+def data_tensors(tensors, cfg, dtype):
+    """The data inputs in the compute dtype, the views normalised from 0..255 as the graphs do."""
+    data = {k: tensors[k].to(dtype) for k in DATA_NAMES if k in tensors}
+    mean = torch.tensor(cfg.mean, dtype=dtype).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.std, dtype=dtype).view(1, 3, 1, 1)
+    for v in ('view1', 'view2'):
+        data[v] = (data[v] / 255 - mean) / std
+    return data
+
+
 def run(tensors, cfg, dtype=torch.float64):
     present_dense = any(k.startswith(('dense_projector.', 'dense_predictor.')) for k in tensors)
     net = build(cfg, with_dense=cfg.dense or present_dense)
@@ -372,7 +385,7 @@ def run(tensors, cfg, dtype=torch.float64):
     lacking = [k for k in need if k not in tensors]
     if lacking:
         raise SystemExit(f'torch_multisiam: IN lacks input tensors {lacking}')
-    data = {k: tensors[k].to(dtype) for k in DATA_NAMES if k in tensors}
+    data = data_tensors(tensors, cfg, dtype)
     B = data['view1'].shape[0]
     if cfg.batch_size and cfg.batch_size != B:
         print(f'torch_multisiam: note: train.batch_size = {cfg.batch_size} but the views hold {B} images; using {B}',
@@ -434,7 +447,7 @@ def random_inputs(cfg, gen, B=4):
     H = int(cfg.image_size)
     g = cfg.roi_size if cfg.alignment == 'roi' else H // cfg.output_stride
     for v in (1, 2):
-        tensors[f'view{v}'] = torch.randn(B, 3, H, H, generator=gen, dtype=torch.float64)
+        tensors[f'view{v}'] = torch.randint(0, 256, (B, 3, H, H), generator=gen).double()
         tensors[f'flip{v}'] = (torch.rand(B, generator=gen) < 0.5).double()
         lo = torch.rand(B, 2, generator=gen, dtype=torch.float64) * 0.4
         size = 0.35 + torch.rand(B, 2, generator=gen, dtype=torch.float64) * 0.25
@@ -456,8 +469,7 @@ def random_inputs(cfg, gen, B=4):
 def loss_fn(cfg, tensors):
     net = build(cfg, with_dense=cfg.dense or any(k.startswith('dense_') for k in tensors))
     load_params(net, tensors, torch.float64)
-    data = {k: tensors[k].double() for k in DATA_NAMES if k in tensors}
-    return net, data
+    return net, data_tensors(tensors, cfg, torch.float64)
 
 
 def selftest():

@@ -1,7 +1,7 @@
 /**
  * Quantities computed from a configuration, kept in one place so that the graphs, the data pipeline,
- * the schedules and the validation rules all agree: feature-map and dense-grid sizes, channel widths,
- * the peak learning rate and the schedule lengths in steps.
+ * the schedules and the validation rules all agree: the feature-map size, channel widths, the peak
+ * learning rate and the schedule lengths in steps.
  */
 import { ConfigError } from './errors.js';
 import type { MultiSiamConfig } from './schema.js';
@@ -28,11 +28,6 @@ export function featureMapSize(cfg: MultiSiamConfig): MapSize {
   n = convOut(n, 3, 2, 1);
   if (cfg.backbone.output_stride === 32) n = convOut(n, 3, 2, 1);
   return { h: n, w: n };
-}
-
-/** The grid the dense loss and K-means work on: the feature map (offset alignment) or S×S (RoI). */
-export function denseGridSize(cfg: MultiSiamConfig): MapSize {
-  return cfg.alignment === 'roi' ? { h: cfg.data.roi_size, w: cfg.data.roi_size } : featureMapSize(cfg);
 }
 
 /** lr = base_lr × batch / 256 (SPEC §2.8), the value reached at the end of warm-up. */

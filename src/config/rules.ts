@@ -2,8 +2,9 @@
  * Rules that tie several fields together, checked on the fully resolved configuration. Each rule
  * names its fields and returns what is wrong (with the values) and what is allowed, or null; the
  * loader reports every broken rule at once as `config fields 'a', 'b': <problem>; allowed: <allowed>`.
+ * The rules here hold for every method; a method adds its own beside its code.
  */
-import { backboneChannels, denseGridSize, peakLearningRate } from './derived.js';
+import { backboneChannels, peakLearningRate } from './derived.js';
 import type { ConfigPath, MultiSiamConfig } from './schema.js';
 
 export interface Violation {
@@ -18,40 +19,7 @@ export interface Rule {
   readonly check: (cfg: MultiSiamConfig) => Violation | null;
 }
 
-export const RULES: readonly Rule[] = [
-  {
-    doc: "method 'byol' (the BYOL baseline) runs in framework 'byol' only",
-    check: (c) =>
-      c.method === 'byol' && c.framework !== 'byol'
-        ? {
-            fields: ['method', 'framework'],
-            problem: `method 'byol' with framework '${c.framework}' is not a defined baseline`,
-            allowed: "framework 'byol' when method is 'byol'",
-          }
-        : null,
-  },
-  {
-    doc: "framework 'moco' requires alignment 'roi' (supplement B.2)",
-    check: (c) =>
-      c.method === 'multisiam' && c.framework === 'moco' && c.alignment !== 'roi'
-        ? {
-            fields: ['framework', 'alignment'],
-            problem: `framework 'moco' with alignment '${c.alignment}' is not defined (supplement B.2 aligns with RoIAlign before the projectors)`,
-            allowed: "alignment 'roi' when framework is 'moco'",
-          }
-        : null,
-  },
-  {
-    doc: "framework 'moco' uses K-means positives; dense_target 'features' (supplement B.1) is BYOL-based",
-    check: (c) =>
-      c.method === 'multisiam' && c.framework === 'moco' && c.dense_target !== 'kmeans'
-        ? {
-            fields: ['framework', 'dense_target'],
-            problem: `dense_target '${c.dense_target}' with framework 'moco' is not defined (supplement B.2's positives are K-means centroids)`,
-            allowed: "dense_target 'kmeans' when framework is 'moco'",
-          }
-        : null,
-  },
+export const SHARED_RULES: readonly Rule[] = [
   {
     doc: 'data.image_size is a multiple of backbone.output_stride, so cells tile the crop exactly',
     check: (c) =>
@@ -73,20 +41,6 @@ export const RULES: readonly Rule[] = [
             allowed: 'width > 1/128',
           }
         : null,
-  },
-  {
-    doc: 'kmeans.k is at most the number of cells K-means clusters',
-    check: (c) => {
-      if (c.method !== 'multisiam' || c.dense_target !== 'kmeans') return null;
-      const { h, w } = denseGridSize(c);
-      if (c.kmeans.k <= h * w) return null;
-      const grid: ConfigPath[] = c.alignment === 'roi' ? ['data.roi_size'] : ['data.image_size', 'backbone.output_stride'];
-      return {
-        fields: ['kmeans.k', 'alignment', ...grid],
-        problem: `k ${c.kmeans.k} exceeds the ${h * w} cells of the ${h}×${w} ${c.alignment === 'roi' ? 'RoI grid' : 'feature map'}`,
-        allowed: `kmeans.k ≤ ${h * w}`,
-      };
-    },
   },
   {
     doc: 'data.min_crop_scale ≤ data.max_crop_scale',
@@ -136,16 +90,6 @@ export const RULES: readonly Rule[] = [
     },
   },
   {
-    doc: 'some loss term has a positive weight',
-    check: (c) => {
-      const total = c.loss.w_global + (c.method === 'multisiam' ? c.loss.w_dense : 0);
-      if (total > 0) return null;
-      return c.method === 'multisiam'
-        ? { fields: ['loss.w_global', 'loss.w_dense'], problem: 'both weights are 0, so nothing is trained', allowed: 'w_global + w_dense > 0' }
-        : { fields: ['loss.w_global', 'method'], problem: "w_global is 0 and method 'byol' has no other loss", allowed: "w_global > 0 when method is 'byol'" };
-    },
-  },
-  {
     doc: 'optim.final_lr does not exceed the peak learning rate',
     check: (c) => {
       const peak = peakLearningRate(c);
@@ -161,8 +105,8 @@ export const RULES: readonly Rule[] = [
 ];
 
 /** Every broken rule, formatted as one message line each. */
-export function checkRules(cfg: MultiSiamConfig): string[] {
-  return RULES.flatMap((rule) => {
+export function checkRules(rules: readonly Rule[], cfg: MultiSiamConfig): string[] {
+  return rules.flatMap((rule) => {
     const v = rule.check(cfg);
     if (!v) return [];
     const names = v.fields.map((f) => `'${f}'`).join(', ');

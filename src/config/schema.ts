@@ -1,29 +1,30 @@
 /**
- * The configuration of a run: the `MultiSiamConfig` shape (snake_case keys, as written in YAML) and
- * the one field table (FIELDS) from which defaults, validation, `--set` parsing, `--help` text and
- * the config hash are all derived. SPEC §2 is the source of every knob; a doc string tagged
- * (supplement A4)/(A5)/(B.1)/(B.2) marks a default or rule taken from the paper's supplement.
- * The compiler checks that the table and the interface name the same leaves (see `coverage`).
+ * The shape of a run's configuration (snake_case keys, as written in YAML) and the field rows every
+ * method shares. SPEC §2 is the source of every knob; a doc string tagged (supplement A4)/(A5)/
+ * (B.1)/(B.2) marks a default or rule taken from the paper's supplement.
+ *
+ * A method adds its own fields beside its code (src/methods/<name>.ts): it declares their types by
+ * merging into the interfaces below (`declare module '../config/schema.js' { interface DataConfig {
+ * … } }`) and their rows with the helpers exported here. The method registry (src/methods/index.ts)
+ * composes the shared rows, each method's rows and the rules into the one table (`ConfigSchema`) from
+ * which defaults, validation, `--set` parsing, `multisiam config` and the config hash are derived,
+ * and checks at compile time that every leaf of MultiSiamConfig has exactly one row.
  */
 import type { FieldType, Range, Value } from './fields.js';
 
-export const METHODS = ['multisiam', 'byol'] as const;
 export const FRAMEWORKS = ['byol', 'moco'] as const;
-export const ALIGNMENTS = ['offset', 'roi'] as const;
-export const DENSE_TARGETS = ['kmeans', 'features'] as const;
 export const ARCHS = ['resnet18', 'resnet50'] as const;
 export const OUTPUT_STRIDES = [16, 32] as const;
-export const SIMILARITIES = ['cos-pow', 'softmax'] as const;
 export const OPTIMIZERS = ['lars', 'sgd'] as const;
+export const CUDNN_ALGO_SEARCHES = ['exhaustive', 'heuristic', 'default'] as const;
+export const DEVICE_POLICIES = ['auto', 'cpu', 'gpu'] as const;
 
-export type Method = (typeof METHODS)[number];
 export type Framework = (typeof FRAMEWORKS)[number];
-export type Alignment = (typeof ALIGNMENTS)[number];
-export type DenseTarget = (typeof DENSE_TARGETS)[number];
 export type Arch = (typeof ARCHS)[number];
 export type OutputStride = (typeof OUTPUT_STRIDES)[number];
-export type Similarity = (typeof SIMILARITIES)[number];
 export type OptimizerName = (typeof OPTIMIZERS)[number];
+export type CudnnAlgoSearch = (typeof CUDNN_ALGO_SEARCHES)[number];
+export type DevicePolicyName = (typeof DEVICE_POLICIES)[number];
 
 /** Augmentations of one view (SPEC §2.1–2.2); the two views differ in blur and solarize. */
 export interface ViewConfig {
@@ -39,60 +40,93 @@ export interface ViewConfig {
   readonly solarize_p: number;
 }
 
-/** Every field is documented in FIELDS below (`describeConfig()` prints it). */
-export interface MultiSiamConfig {
-  readonly method: Method;
+// The group interfaces below are open: a method merges the fields it owns into them.
+export interface DataConfig {
+  readonly image_size: number;
+  readonly min_crop_scale: number;
+  readonly max_crop_scale: number;
+  readonly ratio: readonly [number, number];
+  readonly mean: readonly [number, number, number];
+  readonly std: readonly [number, number, number];
+  readonly view1: ViewConfig;
+  readonly view2: ViewConfig;
+  readonly workers: number;
+  readonly prefetch: number;
+}
+
+export interface BackboneConfig {
+  readonly arch: Arch;
+  readonly width: number;
+  readonly output_stride: OutputStride;
+}
+
+export interface HeadsConfig {
+  readonly proj_hidden: number;
+  readonly proj_dim: number;
+  readonly pred_hidden: number;
+}
+
+export interface LossConfig {
+  readonly w_global: number;
+}
+
+export interface OptimConfig {
+  readonly name: OptimizerName;
+  readonly base_lr: number;
+  readonly weight_decay: number;
+  readonly momentum: number;
+  readonly trust_coefficient: number;
+  readonly warmup_epochs: number;
+  readonly warmup_steps: number;
+  readonly final_lr: number;
+}
+
+export interface EmaConfig {
+  readonly base_momentum: number;
+}
+
+export interface MocoConfig {
+  readonly queue_size: number;
+  readonly temperature: number;
+  readonly momentum: number;
+}
+
+export interface TrainConfig {
+  readonly batch_size: number;
+  readonly seed: number;
+  readonly epochs: number;
+  readonly steps: number;
+  readonly checkpoint_every: number;
+  readonly keep_checkpoints: number;
+  readonly log_every: number;
+}
+
+/** Where and how the graphs run; none of it changes what is computed beyond float rounding. */
+export interface RuntimeConfig {
+  readonly device_policy: DevicePolicyName;
+  readonly cuda_device: number;
+  readonly cuda_tf32: boolean;
+  readonly cudnn_algo_search: CudnnAlgoSearch;
+  readonly cuda_graph: boolean;
+}
+
+/** Top-level fields that a method owns (`alignment`, `kmeans`, …) merge in here. */
+export interface MethodFields {}
+
+/** Every field is documented by its row (`multisiam config` prints them). */
+export interface MultiSiamConfig extends MethodFields {
+  /** A name in the method registry (src/methods/index.ts). */
+  readonly method: string;
   readonly framework: Framework;
-  readonly alignment: Alignment;
-  readonly dense_target: DenseTarget;
-  readonly data: {
-    readonly image_size: number;
-    readonly min_crop_scale: number;
-    readonly max_crop_scale: number;
-    readonly ratio: readonly [number, number];
-    readonly iou_threshold: number;
-    readonly iou_max_tries: number;
-    readonly roi_size: number;
-    readonly mean: readonly [number, number, number];
-    readonly std: readonly [number, number, number];
-    readonly view1: ViewConfig;
-    readonly view2: ViewConfig;
-    readonly workers: number;
-    readonly prefetch: number;
-  };
-  readonly backbone: { readonly arch: Arch; readonly width: number; readonly output_stride: OutputStride };
-  readonly heads: {
-    readonly proj_hidden: number;
-    readonly proj_dim: number;
-    readonly pred_hidden: number;
-    readonly dense_proj_hidden: number;
-    readonly dense_proj_dim: number;
-    readonly dense_pred_hidden: number;
-  };
-  readonly attention: { readonly sim: Similarity; readonly gamma: number; readonly residual: boolean };
-  readonly kmeans: { readonly k: number; readonly iters: number };
-  readonly loss: { readonly w_global: number; readonly w_dense: number };
-  readonly optim: {
-    readonly name: OptimizerName;
-    readonly base_lr: number;
-    readonly weight_decay: number;
-    readonly momentum: number;
-    readonly trust_coefficient: number;
-    readonly warmup_epochs: number;
-    readonly warmup_steps: number;
-    readonly final_lr: number;
-  };
-  readonly ema: { readonly base_momentum: number };
-  readonly moco: { readonly queue_size: number; readonly temperature: number; readonly momentum: number };
-  readonly train: {
-    readonly batch_size: number;
-    readonly seed: number;
-    readonly epochs: number;
-    readonly steps: number;
-    readonly checkpoint_every: number;
-    readonly keep_checkpoints: number;
-    readonly log_every: number;
-  };
+  readonly data: DataConfig;
+  readonly backbone: BackboneConfig;
+  readonly heads: HeadsConfig;
+  readonly loss: LossConfig;
+  readonly optim: OptimConfig;
+  readonly ema: EmaConfig;
+  readonly moco: MocoConfig;
+  readonly train: TrainConfig;
+  readonly runtime: RuntimeConfig;
 }
 
 type Paths<T, Prefix extends string = ''> = {
@@ -113,8 +147,8 @@ export type ConfigValue<P extends string, T = MultiSiamConfig> = P extends `${in
 
 type PathOf<V> = { [P in ConfigPath]: ConfigValue<P> extends V ? P : never }[ConfigPath];
 
-/** A field applies only when every listed choice field has the listed value. */
-export type Condition = { readonly [P in PathOf<string>]?: ConfigValue<P> };
+/** A field applies only when every listed choice field has the listed value (or one of the listed values). */
+export type Condition = { readonly [P in PathOf<string>]?: ConfigValue<P> | readonly ConfigValue<P>[] };
 
 export interface Field<P extends ConfigPath = ConfigPath> {
   readonly path: P;
@@ -125,44 +159,57 @@ export interface Field<P extends ConfigPath = ConfigPath> {
   readonly when?: Condition;
   /** Durations come in steps or epochs: a layer that sets one to non-zero clears the other. */
   readonly exclusiveWith?: ConfigPath;
-  /** Does not change what is computed (workers, logging), so it stays out of configHash. */
+  /** Does not change what is computed (workers, logging, where it runs), so it stays out of configHash. */
   readonly operational?: boolean;
 }
 
-interface Extra {
+export interface FieldExtra {
   readonly when?: Condition;
   readonly exclusiveWith?: ConfigPath;
   readonly operational?: boolean;
 }
 
-const int = <P extends PathOf<number>>(
-  path: P, dflt: number, range: Range & { multipleOf?: number }, doc: string, extra: Extra = {},
-): Field<P> => ({ path, type: { kind: 'int', range, multipleOf: range.multipleOf }, default: dflt, doc, ...extra });
+export const int = <P extends PathOf<number>>(path: P, dflt: number, range: Range & { multipleOf?: number }, doc: string, extra: FieldExtra = {}): Field<P> => ({
+  path,
+  type: { kind: 'int', range, multipleOf: range.multipleOf },
+  default: dflt,
+  doc,
+  ...extra,
+});
 
-const float = <P extends PathOf<number>>(path: P, dflt: number, range: Range, doc: string, extra: Extra = {}): Field<P> =>
-  ({ path, type: { kind: 'float', range }, default: dflt, doc, ...extra });
+export const float = <P extends PathOf<number>>(path: P, dflt: number, range: Range, doc: string, extra: FieldExtra = {}): Field<P> => ({
+  path,
+  type: { kind: 'float', range },
+  default: dflt,
+  doc,
+  ...extra,
+});
 
-const bool = <P extends PathOf<boolean>>(path: P, dflt: boolean, doc: string, extra: Extra = {}): Field<P> =>
-  ({ path, type: { kind: 'bool' }, default: dflt, doc, ...extra });
+export const bool = <P extends PathOf<boolean>>(path: P, dflt: boolean, doc: string, extra: FieldExtra = {}): Field<P> => ({ path, type: { kind: 'bool' }, default: dflt, doc, ...extra });
 
-const oneOf = <P extends PathOf<string | number>>(
-  path: P, values: readonly ConfigValue<P>[], dflt: ConfigValue<P>, doc: string, extra: Extra = {},
-): Field<P> => ({ path, type: { kind: 'enum', values }, default: dflt, doc, ...extra });
+export const oneOf = <P extends PathOf<string | number>>(path: P, values: readonly ConfigValue<P>[], dflt: ConfigValue<P>, doc: string, extra: FieldExtra = {}): Field<P> => ({
+  path,
+  type: { kind: 'enum', values },
+  default: dflt,
+  doc,
+  ...extra,
+});
 
-const floats = <P extends PathOf<readonly number[]>>(
-  path: P, dflt: ConfigValue<P>, range: Range, ordered: boolean, doc: string, extra: Extra = {},
-): Field<P> => ({ path, type: { kind: 'floats', length: dflt.length, range, ordered }, default: dflt, doc, ...extra });
+export const floats = <P extends PathOf<readonly number[]>>(path: P, dflt: ConfigValue<P>, range: Range, ordered: boolean, doc: string, extra: FieldExtra = {}): Field<P> => ({
+  path,
+  type: { kind: 'floats', length: dflt.length, range, ordered },
+  default: dflt,
+  doc,
+  ...extra,
+});
 
-const PROB: Range = { min: 0, max: 1 };
-const POSITIVE: Range = { min: 0, minOpen: true };
-const NON_NEGATIVE: Range = { min: 0 };
-const AT_LEAST_1: Range = { min: 1 };
+export const PROB: Range = { min: 0, max: 1 };
+export const POSITIVE: Range = { min: 0, minOpen: true };
+export const NON_NEGATIVE: Range = { min: 0 };
+export const AT_LEAST_1: Range = { min: 1 };
 
-const DENSE: Condition = { method: 'multisiam' };
-const KMEANS: Condition = { method: 'multisiam', dense_target: 'kmeans' };
-const ROI: Condition = { method: 'multisiam', alignment: 'roi' };
 const BYOL_FRAMEWORK: Condition = { framework: 'byol' };
-const MOCO: Condition = { framework: 'moco' };
+const MOCO_FRAMEWORK: Condition = { framework: 'moco' };
 
 /** One view's augmentations (BYOL's asymmetric recipe, SPEC §2.2). */
 function viewFields(view: 'view1' | 'view2', blurP: number, solarizeP: number) {
@@ -181,20 +228,18 @@ function viewFields(view: 'view1' | 'view2', blurP: number, solarizeP: number) {
   ];
 }
 
-const TABLE = [
-  oneOf('method', METHODS, 'multisiam', "training method: 'multisiam' (global + dense losses) or the 'byol' baseline (global loss only)"),
-  oneOf('framework', FRAMEWORKS, 'byol', "siamese framework: 'byol' (EMA target + predictors) or 'moco' (momentum encoder + queues, supplement B.2; needs alignment 'roi')"),
-  oneOf('alignment', ALIGNMENTS, 'offset', "dense alignment of the two views: 'offset' (ΔC map as 2 extra predictor channels) or 'roi' (S×S RoIAlign of the box intersection) (supplement A5)", { when: DENSE }),
-  oneOf('dense_target', DENSE_TARGETS, 'kmeans', "dense target: 'kmeans' (cluster centroids of the target map) or 'features' (the target map itself, supplement B.1)", { when: DENSE }),
+/**
+ * The rows every method shares, in the order `multisiam config` shows them (a method's own rows are
+ * placed into their group). `method` itself is declared by the registry, which knows the names.
+ */
+export const SHARED_FIELDS = [
+  oneOf('framework', FRAMEWORKS, 'byol', "siamese framework: 'byol' (EMA target with a cosine momentum schedule, predictors) or 'moco' (momentum encoder with constant momentum, key queues; supplement B.2 for MultiSiam)"),
 
   int('data.image_size', 224, { min: 32, multipleOf: 16 }, 'side of the square view in pixels; must also be a multiple of backbone.output_stride so feature cells tile the crop exactly'),
   float('data.min_crop_scale', 0.08, { min: 0, max: 1, minOpen: true }, 'smallest RandomResizedCrop area fraction (supplement A4: 0.08 beats 0.2)'),
   float('data.max_crop_scale', 1.0, { min: 0, max: 1, minOpen: true }, 'largest RandomResizedCrop area fraction'),
   floats('data.ratio', [3 / 4, 4 / 3], POSITIVE, true, 'RandomResizedCrop aspect-ratio range (width/height)'),
-  float('data.iou_threshold', 0.5, PROB, 'a view pair enters the dense loss only if IoU(box1, box2) ≥ this', { when: DENSE }),
-  int('data.iou_max_tries', 20, AT_LEAST_1, 'crop pairs drawn before a pair is kept for the global loss only', { when: DENSE }),
-  int('data.roi_size', 7, AT_LEAST_1, 'S: RoI alignment resamples the box intersection to S×S cells', { when: ROI }),
-  floats('data.mean', [0.485, 0.456, 0.406], PROB, false, 'per-channel (RGB) normalisation mean (ImageNet)'),
+  floats('data.mean', [0.485, 0.456, 0.406], PROB, false, 'per-channel (RGB) normalisation mean (ImageNet), applied inside the graphs to the uint8 views'),
   floats('data.std', [0.229, 0.224, 0.225], POSITIVE, false, 'per-channel (RGB) normalisation std (ImageNet)'),
   ...viewFields('view1', 1.0, 0.0),
   ...viewFields('view2', 0.1, 0.2),
@@ -208,19 +253,8 @@ const TABLE = [
   int('heads.proj_hidden', 4096, AT_LEAST_1, 'global projector hidden width (Linear C→hidden, BN, ReLU, Linear →proj_dim)'),
   int('heads.proj_dim', 256, AT_LEAST_1, 'global projection (and prediction) width'),
   int('heads.pred_hidden', 4096, AT_LEAST_1, 'global predictor hidden width', { when: BYOL_FRAMEWORK }),
-  int('heads.dense_proj_hidden', 4096, AT_LEAST_1, 'dense projector hidden width (1×1 convs)', { when: DENSE }),
-  int('heads.dense_proj_dim', 256, AT_LEAST_1, 'dense projection (and prediction) width', { when: DENSE }),
-  int('heads.dense_pred_hidden', 4096, AT_LEAST_1, 'dense predictor hidden width', { when: { method: 'multisiam', framework: 'byol' } }),
-
-  oneOf('attention.sim', SIMILARITIES, 'cos-pow', "self-attention similarity: 'cos-pow' = max(cos, 0)^gamma (PixPro's PPM) or 'softmax' of scaled dot products", { when: DENSE }),
-  float('attention.gamma', 2, POSITIVE, "exponent of 'cos-pow'", { when: { method: 'multisiam', 'attention.sim': 'cos-pow' } }),
-  bool('attention.residual', false, 'add q(x(i,j)) to the attention sum (supplement A5: off for offset alignment)', { when: DENSE }),
-
-  int('kmeans.k', 4, AT_LEAST_1, 'clusters of the per-image cosine K-means on the aligned target map', { when: KMEANS }),
-  int('kmeans.iters', 10, AT_LEAST_1, 'K-means iterations after the seeded k-means++ initialisation', { when: KMEANS }),
 
   float('loss.w_global', 1, NON_NEGATIVE, 'weight of the global (image-level) loss'),
-  float('loss.w_dense', 1, NON_NEGATIVE, 'weight of the dense (2D) loss', { when: DENSE }),
 
   oneOf('optim.name', OPTIMIZERS, 'lars', "optimizer: 'lars' (BN and bias excluded from weight decay and adaptation) or 'sgd' with momentum"),
   float('optim.base_lr', 1.0, POSITIVE, 'base learning rate; the peak lr is base_lr × train.batch_size / 256 (supplement A4: 1.0 beats 0.3)'),
@@ -233,9 +267,9 @@ const TABLE = [
 
   float('ema.base_momentum', 0.996, PROB, 'EMA momentum of the target network at step 0, rising to 1 on a cosine schedule (supplement A4: 0.996 beats 0.99)', { when: BYOL_FRAMEWORK }),
 
-  int('moco.queue_size', 16384, AT_LEAST_1, 'negatives kept in each queue (global and dense); at least train.batch_size', { when: MOCO }),
-  float('moco.temperature', 0.2, POSITIVE, 'InfoNCE temperature τ (supplement B.2)', { when: MOCO }),
-  float('moco.momentum', 0.999, PROB, 'constant momentum of the key encoder', { when: MOCO }),
+  int('moco.queue_size', 16384, AT_LEAST_1, 'negatives kept in each queue (global and dense); at least train.batch_size', { when: MOCO_FRAMEWORK }),
+  float('moco.temperature', 0.2, POSITIVE, 'InfoNCE temperature τ (supplement B.2)', { when: MOCO_FRAMEWORK }),
+  float('moco.momentum', 0.999, PROB, 'constant momentum of the key encoder', { when: MOCO_FRAMEWORK }),
 
   int('train.batch_size', 256, { min: 2 }, 'images per view per step; batch-norm statistics come from one view of this batch'),
   int('train.seed', 0, { min: 0, max: 2 ** 32 - 1 }, 'seed of every random stream (init, crops, augmentations, K-means)'),
@@ -244,23 +278,13 @@ const TABLE = [
   int('train.checkpoint_every', 1000, NON_NEGATIVE, 'steps between checkpoints (0 = only at the end)', { operational: true }),
   int('train.keep_checkpoints', 3, AT_LEAST_1, 'checkpoints kept on disk (the oldest are deleted)', { operational: true }),
   int('train.log_every', 10, AT_LEAST_1, 'steps between metric log lines', { operational: true }),
+
+  oneOf('runtime.device_policy', DEVICE_POLICIES, 'auto', "gradient formulations the graphs are built with: 'cpu' (im2col forms, fastest with ONNX Runtime's CPU kernels), 'gpu' (ConvTranspose / transposed-Conv forms cuDNN runs natively), or 'auto' (from the execution provider the bundle is built for)", { operational: true }),
+  int('runtime.cuda_device', 0, NON_NEGATIVE, 'CUDA: the GPU ordinal', { operational: true }),
+  bool('runtime.cuda_tf32', false, 'CUDA: TensorFloat-32 matrix maths (about 2× faster convolutions and matmuls, but ~1e-3 relative rounding; off for parity with PyTorch fp32 and the CPU)', { operational: true }),
+  oneOf('runtime.cudnn_algo_search', CUDNN_ALGO_SEARCHES, 'exhaustive', "CUDA: how cuDNN picks convolution algorithms: 'exhaustive' benchmarks every candidate once per shape (slow first step, fastest after), 'heuristic' takes cuDNN's guess (fast start, sometimes slower kernels), 'default' always the basic algorithm", { operational: true }),
+  bool('runtime.cuda_graph', false, 'CUDA: capture the train step as a CUDA graph and replay it (removes per-kernel launch overhead; needs fixed input and output buffers)', { operational: true }),
 ];
-
-/** Type error here = a leaf of MultiSiamConfig without a row in TABLE (the missing paths are named). */
-type Covers<T extends readonly Field[]> = [Exclude<ConfigPath, T[number]['path']>] extends [never]
-  ? T
-  : { readonly missingFields: Exclude<ConfigPath, T[number]['path']> };
-const coverage: Covers<typeof TABLE> = TABLE;
-
-/** Every field, in the order `--help` shows them. */
-export const FIELDS: readonly Field[] = coverage;
-
-export const FIELD_BY_PATH: ReadonlyMap<string, Field> = new Map(FIELDS.map((f) => [f.path, f]));
-
-/** Every group path (`data`, `data.view1`, …), i.e. every proper prefix of a field path. */
-export const GROUPS: ReadonlySet<string> = new Set(
-  FIELDS.flatMap((f) => f.path.split('.').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('.'))),
-);
 
 /** The value at a dotted path. */
 export function valueAt(cfg: MultiSiamConfig, path: ConfigPath): Value {
@@ -271,5 +295,8 @@ export function valueAt(cfg: MultiSiamConfig, path: ConfigPath): Value {
 
 /** Whether `field` is read under `cfg` (its `when` condition holds). */
 export function applies(field: Field, cfg: MultiSiamConfig): boolean {
-  return Object.entries(field.when ?? {}).every(([path, v]) => valueAt(cfg, path as ConfigPath) === v);
+  return Object.entries(field.when ?? {}).every(([path, v]) => {
+    const value = valueAt(cfg, path as ConfigPath);
+    return Array.isArray(v) ? v.includes(value) : value === v;
+  });
 }

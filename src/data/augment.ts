@@ -2,7 +2,8 @@
  * BYOL's asymmetric view augmentations (SPEC §2.2) as data: one ViewAugParams per view, one sampler
  * and one function that applies the sampled ops, so view 1 and view 2 differ only in their params.
  * Each op follows torchvision's tensor implementation on CHW floats in [0, 1] (clamped after each op);
- * normalisation with the ImageNet mean/std comes last.
+ * the result is quantised to uint8, which is what a step uploads (the graphs normalise it with the
+ * configured mean/std).
  */
 import type { Rng } from './rng.js';
 
@@ -39,8 +40,6 @@ export const GEOMETRY_ONLY: ViewAugParams = {
   ...BYOL_COMMON, jitterProb: 0, grayscaleProb: 0, blurProb: 0, solarizeProb: 0,
 };
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
-export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
 
 /** What one view drew: plain data, so a batch's augmentations can be logged or replayed. */
 export interface ViewOps {
@@ -86,8 +85,8 @@ export function blurKernelSize(size: number): number {
   return Math.min(Math.max(3, 2 * Math.floor(0.05 * size) + 1), 2 * size - 1);
 }
 
-/** Applies the colour ops of `ops` in place to a CHW [3, size, size] image in [0, 1], then normalises. */
-export function applyViewOps(img: Float32Array, at: number, size: number, ops: ViewOps, mean: readonly number[] = IMAGENET_MEAN, std: readonly number[] = IMAGENET_STD): void {
+/** Applies the colour ops of `ops` in place to a CHW [3, size, size] image in [0, 1]. */
+export function applyViewOps(img: Float32Array, at: number, size: number, ops: ViewOps): void {
   const n = size * size;
   const v = img.subarray(at, at + 3 * n);
   if (ops.jitter) {
@@ -109,11 +108,12 @@ export function applyViewOps(img: Float32Array, at: number, size: number, ops: V
   if (ops.blurSigma !== null) gaussianBlur(v, size, ops.blurSigma, blurKernelSize(size));
   const t = ops.solarize;
   if (t !== null) for (let i = 0; i < 3 * n; i++) if (v[i]! >= t) v[i] = 1 - v[i]!;
-  for (let c = 0; c < 3; c++) {
-    const m = mean[c]!;
-    const inv = 1 / std[c]!;
-    for (let i = c * n; i < (c + 1) * n; i++) v[i] = (v[i]! - m) * inv;
-  }
+}
+
+/** [0, 1] floats to uint8 as torchvision's ToPILImage does after augmentation: round(255·x), clamped. */
+export function toUint8(src: Float32Array, dst: Uint8Array = new Uint8Array(src.length)): Uint8Array {
+  for (let i = 0; i < src.length; i++) dst[i] = Math.round(255 * Math.min(1, Math.max(0, src[i]!)));
+  return dst;
 }
 
 /** torchvision's rgb_to_grayscale weights. */

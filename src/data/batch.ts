@@ -14,9 +14,9 @@ export interface PairBatch {
   featureH: number;
   featureW: number;
   roiSize: number;
-  /** [B, 3, H, W] normalised images. */
-  view1: Float32Array;
-  view2: Float32Array;
+  /** [B, 3, H, W] uint8 RGB images (normalised in the graphs). */
+  view1: Uint8Array;
+  view2: Uint8Array;
   /** [B, 4] boxes (x1, y1, x2, y2) normalised to the source image. */
   boxes1: Float32Array;
   boxes2: Float32Array;
@@ -49,7 +49,7 @@ export function assembleBatch(pairs: readonly Pair[], o: PairOptions): PairBatch
   const img = 3 * S * S;
   const batch: PairBatch = {
     size: B, imageSize: S, featureH: h, featureW: w, roiSize: R,
-    view1: new Float32Array(B * img), view2: new Float32Array(B * img),
+    view1: new Uint8Array(B * img), view2: new Uint8Array(B * img),
     boxes1: new Float32Array(B * 4), boxes2: new Float32Array(B * 4),
     flip1: new Float32Array(B), flip2: new Float32Array(B),
     iou: new Float32Array(B), denseWeight: new Float32Array(B), tries: new Int32Array(B),

@@ -5,7 +5,7 @@
  * (dataset, seed, step, slot) and changing an augmentation setting leaves the boxes as they were.
  */
 import { type Box, iou } from './alignment.js';
-import { type ViewAugParams, type ViewOps, BYOL_VIEWS, IMAGENET_MEAN, IMAGENET_STD, applyViewOps, sampleViewOps } from './augment.js';
+import { type ViewAugParams, type ViewOps, BYOL_VIEWS, applyViewOps, sampleViewOps, toUint8 } from './augment.js';
 import { type RgbSource, cropResize, cropResizeMask } from './resize.js';
 import { Rng } from './rng.js';
 import { type BadFile, type ImageSource, loadGood } from './sources.js';
@@ -26,14 +26,12 @@ export interface PairOptions {
   featureW: number;
   /** RoI-align output size S. */
   roiSize: number;
-  mean: readonly [number, number, number];
-  std: readonly [number, number, number];
 }
 
 export const DEFAULT_PAIR_OPTIONS: PairOptions = {
   imageSize: 224, minCropScale: 0.08, maxCropScale: 1, ratio: [3 / 4, 4 / 3],
   iouThreshold: 0.5, iouMaxTries: 20, views: BYOL_VIEWS,
-  featureH: 7, featureW: 7, roiSize: 7, mean: IMAGENET_MEAN, std: IMAGENET_STD,
+  featureH: 7, featureW: 7, roiSize: 7,
 };
 
 /** Throws naming the first field that is out of range and what it must be. */
@@ -55,7 +53,6 @@ export function validatePairOptions(o: PairOptions): void {
     }
     if (!(v.blurSigma[0] > 0 && v.blurSigma[0] <= v.blurSigma[1])) bad(`views[${i}].blurSigma`, v.blurSigma, '0 < low ≤ high');
   });
-  if (o.mean.length !== 3 || o.std.length !== 3 || o.std.some((s) => !(s > 0))) bad('mean/std', [o.mean, o.std], 'three numbers each, std > 0');
 }
 
 /** The stream of pair `slot` of batch `step` under run seed `seed`. */
@@ -127,9 +124,9 @@ export function samplePairBoxes(rng: Rng, width: number, height: number, o: Pair
 export interface Pair extends PairGeometry {
   /** The image actually used (a bad file is replaced by the next good one). */
   index: number;
-  /** CHW float32 [3, S, S], augmented and normalised. */
-  view1: Float32Array;
-  view2: Float32Array;
+  /** CHW uint8 [3, S, S] RGB, augmented (the graphs normalise it). */
+  view1: Uint8Array;
+  view2: Uint8Array;
   flip1: boolean;
   flip2: boolean;
   ops: [ViewOps, ViewOps];
@@ -147,9 +144,9 @@ export function makePair(image: RgbSource & { mask?: Uint8Array }, index: number
     const ops = sampleViewOps(rng.fork(1 + v), o.views[v]!);
     const pixels = new Float32Array(3 * S * S);
     cropResize(image, boxes[v]!, S, ops.flip, pixels);
-    applyViewOps(pixels, 0, S, ops, o.mean, o.std);
+    applyViewOps(pixels, 0, S, ops);
     const mask = image.mask && cropResizeMask(image.mask, image.width, image.height, boxes[v]!, S, ops.flip);
-    return { ops, pixels, mask };
+    return { ops, pixels: toUint8(pixels), mask };
   });
   const [a, b] = views as [(typeof views)[0], (typeof views)[0]];
   const pair: Pair = {

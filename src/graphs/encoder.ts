@@ -4,11 +4,11 @@
  * backbone and `projector.*`, `dense_projector.*` for the heads, the same in both branches, so the
  * EMA pairs target and online tensors by name.
  */
-import type { MultiSiamConfig } from '../config/index.js';
+import type { MultiSiamConfig } from '../config/schema.js';
 import type { Graph, Value } from '../onnx/ir.js';
 import { reduceMean } from '../onnx/ops/ReduceMean.js';
 import { type HeadSize, mlp, mlp2d } from './heads.js';
-import type { ViewIndex } from './inputs.js';
+import type { ViewIndex } from './io.js';
 import { resnet } from './resnet.js';
 
 export interface Encoded {

@@ -26,12 +26,13 @@
  * skipped; since the graph is functional (new tensors out, inputs untouched), skipping is simply not
  * adopting its outputs.
  */
-import { grad } from '../onnx/autodiff.js';
+import { type GradOptions, grad } from '../onnx/autodiff.js';
 import { ancestors } from '../onnx/reach.js';
 import { scalar } from '../onnx/constant.js';
 import { GraphError } from '../onnx/errors.js';
-import { type Graph, NEXT_PREFIX, type ParamGroup, type Value } from '../onnx/ir.js';
+import type { Graph, ParamGroup, Value } from '../onnx/ir.js';
 import { add, div, greater, mul, reduceSumSquare, sqrt, sub, where } from '../onnx/ops/index.js';
+import { NAMES } from './io.js';
 
 export type OptimizerKind = 'sgd' | 'lars';
 
@@ -44,14 +45,6 @@ export interface OptimizerOptions {
   /** Added to ‖d‖ in LARS's trust ratio: 0 by default (BYOL), 1e-8 in PixPro. */
   readonly larsEps?: number;
 }
-
-/** Input names of the optimizer's hyper-parameters. */
-export const LR_INPUT = 'lr';
-export const WEIGHT_DECAY_INPUT = 'weight_decay';
-/** Prefix of the momentum buffers: `momentum.<param name>`. */
-export const MOMENTUM_PREFIX = 'momentum.';
-export const GRAD_NORM_OUTPUT = 'grad_norm';
-export const LOSS_OUTPUT = 'loss';
 
 export interface ParamGrad {
   readonly param: Value;
@@ -88,8 +81,8 @@ export function appendOptimizerStep(graph: Graph, params: readonly ParamGrad[], 
   const larsEps = options.larsEps ?? 0;
   if (!(eta > 0)) throw new GraphError(`LARS trust coefficient must be positive, got ${eta}`);
   if (!(larsEps >= 0)) throw new GraphError(`LARS eps must be non-negative, got ${larsEps}`);
-  const lr = hyperInput(graph, LR_INPUT);
-  const weightDecay = hyperInput(graph, WEIGHT_DECAY_INPUT);
+  const lr = hyperInput(graph, NAMES.lr);
+  const weightDecay = hyperInput(graph, NAMES.weightDecay);
   const state: string[] = [];
   const outputs: string[] = [];
   for (const { param, grad: g, group } of params) {
@@ -101,15 +94,15 @@ export function appendOptimizerStep(graph: Graph, params: readonly ParamGrad[], 
       throw new GraphError(`optimizer: gradient ${g} does not match parameter ${param}`);
     }
     const name = param.name;
-    const buf = graph.input(MOMENTUM_PREFIX + name, 'float32', param.shape, 'state');
+    const buf = graph.input(NAMES.momentum(name), 'float32', param.shape, 'state');
     let d = group === 'decay' ? add(g, mul(weightDecay, param)) : g;
     if (options.kind === 'lars' && group === 'decay') d = mul(d, trustRatio(param, d, eta, larsEps));
     const nextBuf = mu === 0 ? d : add(mul(buf, mu), d);
     const nextParam = sub(param, mul(lr, nextBuf));
-    graph.output(NEXT_PREFIX + name, nextParam);
-    graph.output(NEXT_PREFIX + MOMENTUM_PREFIX + name, nextBuf);
+    graph.output(NAMES.next(name), nextParam);
+    graph.output(NAMES.next(buf.name), nextBuf);
     state.push(buf.name);
-    outputs.push(NEXT_PREFIX + name, NEXT_PREFIX + MOMENTUM_PREFIX + name);
+    outputs.push(NAMES.next(name), NAMES.next(buf.name));
   }
   return { lr, weightDecay, state, outputs };
 }
@@ -133,6 +126,8 @@ export function globalNorm(grads: readonly Value[]): Value {
 }
 
 export interface TrainStepOptions extends OptimizerOptions {
+  /** How gradients are formulated (see src/onnx/policy.ts); the CPU policy by default. */
+  readonly grad?: GradOptions;
   /**
    * Parameters the loss does not depend on are an error by default (usually a wiring bug). With
    * true they pass through unchanged, as torch.optim skips parameters whose .grad is None.
@@ -167,18 +162,18 @@ export function assembleTrainStep(graph: Graph, loss: Value, options: TrainStepO
     throw new GraphError(`assembleTrainStep: the loss does not depend on parameter${unused.length > 1 ? 's' : ''} ${unused.map((u) => `'${u}'`).join(', ')}; fix the wiring or pass allowUnused`);
   }
   const used = inputs.filter((i) => reaching.has(i.value));
-  graph.output(LOSS_OUTPUT, loss);
+  graph.output(NAMES.loss, loss);
   graph.outputBufferUpdates();
-  const grads = grad(loss, used.map((i) => i.value));
+  const grads = grad(loss, used.map((i) => i.value), options.grad);
   if (used.length === 0) throw new GraphError(`assembleTrainStep: the loss depends on none of the parameters of graph '${graph.name}'`);
   appendOptimizerStep(graph, used.map((i, k) => ({ param: i.value, grad: grads[k]!, group: i.group ?? 'decay' })), options);
   // Unused parameters (allowUnused) keep their value and their state, as in torch.
   for (const i of inputs.filter((i) => !reaching.has(i.value))) {
-    const buf = graph.input(MOMENTUM_PREFIX + i.value.name, 'float32', i.value.shape, 'state');
-    graph.output(NEXT_PREFIX + i.value.name, i.value);
-    graph.output(NEXT_PREFIX + MOMENTUM_PREFIX + i.value.name, buf);
+    const buf = graph.input(NAMES.momentum(i.value.name), 'float32', i.value.shape, 'state');
+    graph.output(NAMES.next(i.value.name), i.value);
+    graph.output(NAMES.next(buf.name), buf);
   }
-  graph.output(GRAD_NORM_OUTPUT, globalNorm(grads));
+  graph.output(NAMES.gradNorm, globalNorm(grads));
   return {
     params: inputs.map((i) => ({ name: i.value.name, group: i.group ?? 'decay' })),
     state: graph.inputsWithRole('state').map((v) => v.name),
@@ -191,13 +186,13 @@ export function assembleTrainStep(graph: Graph, loss: Value, options: TrainStepO
  * Loss and gradients only (the bundle's grad.onnx, for checks and custom optimisers): outputs
  * `loss`, then `next.<buffer>` if asked, then `grad.<param>` for every parameter input (or `params`).
  */
-export function assembleGradGraph(graph: Graph, loss: Value, options: { readonly bufferUpdates?: boolean; readonly params?: readonly Value[] } = {}): string[] {
+export function assembleGradGraph(graph: Graph, loss: Value, options: { readonly bufferUpdates?: boolean; readonly params?: readonly Value[]; readonly grad?: GradOptions } = {}): string[] {
   graph.owns(loss, 'assembleGradGraph loss');
   if (loss.size !== 1) throw new GraphError(`assembleGradGraph: the loss must be a scalar, got ${loss}`);
   const params = options.params ?? graph.inputsWithRole('param');
-  const grads = grad(loss, params);
-  graph.output(LOSS_OUTPUT, loss);
+  const grads = grad(loss, params, options.grad);
+  graph.output(NAMES.loss, loss);
   if (options.bufferUpdates) graph.outputBufferUpdates();
-  params.forEach((p, i) => graph.output(`grad.${p.name}`, grads[i]!));
+  params.forEach((p, i) => graph.output(NAMES.grad(p.name), grads[i]!));
   return graph.outputs.map((o) => o.name);
 }

@@ -7,8 +7,8 @@ import { type DType, type TensorData, formatShape, shapeSize } from './dtype.js'
 import { GraphError } from './errors.js';
 import type { AnyOpDef } from './op.js';
 
-/** What a graph input is for; the manifest and the trainer route feeds by role. */
-export type InputRole = 'data' | 'param' | 'buffer' | 'state' | 'hyper' | 'queue';
+/** What a graph input is for; the manifest and the trainer route feeds by role ('target': the target network's copy of an online tensor). */
+export type InputRole = 'data' | 'param' | 'buffer' | 'state' | 'hyper' | 'queue' | 'target';
 
 /** Optimizer parameter group: weights get weight decay (and LARS adaptation); BN and bias do not. */
 export type ParamGroup = 'decay' | 'no_decay';
@@ -64,7 +64,9 @@ export class Node {
 export type Init =
   | { readonly kind: 'constant'; readonly value: number }
   | { readonly kind: 'normal'; readonly std: number }
-  | { readonly kind: 'uniform'; readonly bound: number };
+  | { readonly kind: 'uniform'; readonly bound: number }
+  /** Rows along the last axis drawn N(0, 1) and L2-normalised, as MoCo starts its key queues. */
+  | { readonly kind: 'unit_rows' };
 
 /** A node's name and backward-pass tag when they are given rather than generated (the ONNX reader). */
 export interface NodeOrigin {
@@ -72,11 +74,15 @@ export interface NodeOrigin {
   readonly forwardOf: Node | null;
 }
 
+/** What a data input means, in terms a caller outside this code can act on (the bundle manifest lists it). */
+export type InputMeaning = Readonly<Record<string, string | number>>;
+
 export interface GraphInput {
   readonly value: Value;
   readonly role: InputRole;
   readonly group?: ParamGroup;
   readonly init?: Init;
+  readonly meaning?: InputMeaning;
 }
 
 /**
@@ -127,8 +133,8 @@ export class Graph {
     return [...this.scopes, local].filter((s) => s !== '').join('.');
   }
 
-  input(name: string, dtype: DType, shape: readonly number[], role: InputRole = 'data'): Value {
-    return this.addInput(name, dtype, shape, role);
+  input(name: string, dtype: DType, shape: readonly number[], role: InputRole = 'data', meaning?: InputMeaning): Value {
+    return this.addInput(name, dtype, shape, role, undefined, undefined, meaning);
   }
 
   /**
@@ -156,8 +162,13 @@ export class Graph {
     return this.addInput(this.scopedName(local), 'float32', shape, 'buffer', undefined, init);
   }
 
+  /** A key queue (MoCo): state carried from step to step like a buffer, updated with `updateBuffer`. */
+  queue(name: string, shape: readonly number[]): Value {
+    return this.addInput(name, 'float32', shape, 'queue', undefined, { kind: 'unit_rows' });
+  }
+
   /**
-   * Records that `buffer` (a graph input with role 'buffer') becomes `next` once this graph has run,
+   * Records that `buffer` (a graph input with role 'buffer' or 'queue') becomes `next` once this graph has run,
    * as BN running statistics do in training mode. Nothing is output until the graph's assembler
    * calls `outputBufferUpdates`; a graph that never does (an inference graph) just drops the update.
    * Updating a buffer again supersedes the earlier update (its place in the order is kept): compute
@@ -168,7 +179,7 @@ export class Graph {
     this.owns(buffer, 'updateBuffer');
     this.owns(next, 'updateBuffer');
     const input = this.inputs.find((i) => i.value === buffer);
-    if (!input || input.role !== 'buffer') throw new GraphError(`updateBuffer: '${buffer.name}' is not a buffer input of graph '${this.name}'`);
+    if (!input || (input.role !== 'buffer' && input.role !== 'queue')) throw new GraphError(`updateBuffer: '${buffer.name}' is not a buffer or queue input of graph '${this.name}'`);
     if (next.dtype !== buffer.dtype || next.shape.length !== buffer.shape.length || next.shape.some((d, i) => d !== buffer.shape[i])) {
       throw new GraphError(`updateBuffer: '${buffer.name}' is ${buffer}, its update ${next} differs in shape or dtype`);
     }
@@ -192,7 +203,7 @@ export class Graph {
     return this.addInput(name, dtype, shape, role, group);
   }
 
-  private addInput(name: string, dtype: DType, shape: readonly number[], role: InputRole, group?: ParamGroup, init?: Init): Value {
+  private addInput(name: string, dtype: DType, shape: readonly number[], role: InputRole, group?: ParamGroup, init?: Init, meaning?: InputMeaning): Value {
     checkShape(shape, `input '${name}'`);
     const existing = this.reuse && (role === 'param' || role === 'buffer') ? this.inputNamed(name) : undefined;
     if (existing) {
@@ -202,7 +213,7 @@ export class Graph {
       return existing.value;
     }
     const value = new Value(this, this.nextId++, this.claim(name), dtype, shape, null, 0);
-    this.inputs.push({ value, role, ...(group ? { group } : {}), ...(init ? { init } : {}) });
+    this.inputs.push({ value, role, ...(group ? { group } : {}), ...(init ? { init } : {}), ...(meaning ? { meaning } : {}) });
     return value;
   }
 

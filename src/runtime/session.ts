@@ -226,7 +226,7 @@ export class Session {
     try {
       for (const { spec, feed } of checked) {
         if (feed instanceof Cell) inputs.push({ name: spec.name, temp: null, resident: feed });
-        else inputs.push({ name: spec.name, temp: hostTensor(spec.dtype, spec.shape, feed), resident: null });
+        else inputs.push({ name: spec.name, temp: hostTensor(spec.dtype, spec.shape, feed, this.native.memory.hostAllocator), resident: null });
       }
     } catch (e) {
       for (const i of inputs) if (i.temp) releaseValue(i.temp);

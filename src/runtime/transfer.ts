@@ -75,7 +75,7 @@ export class Transfer implements DeviceLink {
   private async copyFromHost(shape: Shape, data: TensorData, bindOutput: (binding: Binding, session: NativeSession) => void): Promise<ValueHandle[]> {
     const session = this.identity([shape]);
     const binding = new Binding(session.handle);
-    const input = hostTensor(shape.dtype, shape.dims, data);
+    const input = hostTensor(shape.dtype, shape.dims, data, session.memory.hostAllocator);
     try {
       binding.input('x0', input);
       bindOutput(binding, session);

@@ -12,7 +12,7 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { readSafetensors, type TensorMap, writeSafetensors } from './safetensors.js';
+import { readSafetensors, type TensorMap, writeSafetensors } from '../bundle/safetensors.js';
 
 export const CHECKPOINT_FORMAT_VERSION = 1;
 const FORMAT = 'multisiam-checkpoint';

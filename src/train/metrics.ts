@@ -97,11 +97,15 @@ export class MetricsLog {
 
 // ---------------------------------------------------------------- loss-curve SVG
 
-const SERIES = [
-  { key: 'loss', colour: '#1f77b4' },
-  { key: 'loss_global', colour: '#ff7f0e' },
-  { key: 'loss_dense', colour: '#2ca02c' },
-] as const;
+/** Series colours in order: the total loss first, then each term as the records name them. */
+const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'] as const;
+
+/** `loss` and every `loss_<term>` the records hold, in order of first appearance. */
+export function lossKeys(records: readonly MetricRecord[]): string[] {
+  const keys = new Set<string>(['loss']);
+  for (const r of records) for (const k of Object.keys(r)) if (k.startsWith('loss_')) keys.add(k);
+  return [...keys];
+}
 /** Raw points drawn per series at most; longer runs are thinned evenly (the smoothed line keeps all). */
 const MAX_POINTS = 2000;
 
@@ -121,7 +125,7 @@ export function niceTicks(lo: number, hi: number, count = 6): number[] {
 }
 
 /**
- * The loss curves of `records` (loss, loss_global, loss_dense against step) as a standalone SVG:
+ * The loss curves of `records` (loss and each loss term against step) as a standalone SVG:
  * faint raw points, a line smoothed by a debiased exponential moving average (`smoothing`, as
  * TensorBoard's slider; by default 0.9, less for short logs so the line does not trail its first
  * few points), axes with ticks and labels, and a legend. Non-finite values are skipped.
@@ -130,9 +134,10 @@ export function lossCurveSvg(records: readonly MetricRecord[], options: { title?
   const W = 800, H = 450, L = 70, R = 20, T = 40, B = 50;
   const title = escapeXml(options.title ?? 'Training loss');
   const smoothing = options.smoothing ?? Math.min(0.9, Math.max(0, 1 - 4 / Math.max(1, records.length)));
-  const series = SERIES.map((s) => ({
-    ...s,
-    points: records.flatMap((r) => (typeof r[s.key] === 'number' && Number.isFinite(r[s.key]) ? [[r.step, r[s.key] as number] as const] : [])),
+  const series = lossKeys(records).map((key, i) => ({
+    key,
+    colour: COLOURS[i % COLOURS.length]!,
+    points: records.flatMap((r) => (typeof r[key] === 'number' && Number.isFinite(r[key]) ? [[r.step, r[key] as number] as const] : [])),
   })).filter((s) => s.points.length > 0);
   const head = `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">\n<title>${title}</title>\n<rect width="${W}" height="${H}" fill="#ffffff"/>\n<text x="${W / 2}" y="24" text-anchor="middle" font-size="15">${title}</text>\n`;
   if (series.length === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no loss values logged yet</text>\n</svg>\n`;
@@ -193,8 +198,8 @@ export interface StatusFields {
   step: number;
   totalSteps: number;
   loss: number;
-  lossGlobal?: number;
-  lossDense?: number;
+  /** The method's loss terms by name (`global`, `dense`, …), shown by their initials. */
+  terms?: Readonly<Record<string, number>>;
   lr: number;
   momentum: number;
   pairsPerSec: number;
@@ -220,9 +225,8 @@ export function formatStatus(f: StatusFields, etaSeconds: number | null, barWidt
   const frac = f.totalSteps > 0 ? Math.min(1, f.step / f.totalSteps) : 0;
   const filled = Math.round(frac * barWidth);
   const bar = barWidth > 0 ? `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}] ` : '';
-  const terms = f.lossGlobal !== undefined || f.lossDense !== undefined
-    ? ` (g ${f.lossGlobal?.toFixed(4) ?? '-'} d ${f.lossDense?.toFixed(4) ?? '-'})`
-    : '';
+  const entries = Object.entries(f.terms ?? {});
+  const terms = entries.length > 0 ? ` (${entries.map(([k, v]) => `${k[0]} ${v.toFixed(4)}`).join(' ')})` : '';
   return (
     `${bar}${f.step}/${f.totalSteps} (${(frac * 100).toFixed(1)}%) loss ${f.loss.toFixed(4)}${terms}` +
     ` lr ${f.lr.toExponential(2)} m ${f.momentum.toFixed(5)} ${f.pairsPerSec.toFixed(1)} pairs/s` +

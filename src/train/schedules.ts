@@ -7,10 +7,8 @@
  */
 
 export interface LrSchedule {
-  /** Learning rate per 256 images (`base_lr`, 1.0 in supplement Table A4). */
-  baseLr: number;
-  /** Images per view per step; the peak rate is baseLr × batchSize / 256 (linear scaling rule). */
-  batchSize: number;
+  /** The rate at the end of warm-up: base_lr × batch / 256 (`peakLearningRate` in src/config/derived.ts). */
+  peakLr: number;
   totalSteps: number;
   warmupSteps: number;
   /**
@@ -27,19 +25,13 @@ export function validateLrSchedule(s: LrSchedule): void {
   const need = (ok: boolean, field: string, value: number, rule: string): void => {
     if (!ok) throw new RangeError(`learning-rate schedule: ${field} must be ${rule}, got ${value}`);
   };
-  need(Number.isFinite(s.baseLr) && s.baseLr >= 0, 'base_lr', s.baseLr, 'a finite number ≥ 0');
-  need(Number.isInteger(s.batchSize) && s.batchSize >= 1, 'batch_size', s.batchSize, 'an integer ≥ 1');
+  need(Number.isFinite(s.peakLr) && s.peakLr >= 0, 'peak lr', s.peakLr, 'a finite number ≥ 0');
   need(Number.isInteger(s.totalSteps) && s.totalSteps >= 1, 'total_steps', s.totalSteps, 'an integer ≥ 1');
   need(Number.isInteger(s.warmupSteps) && s.warmupSteps >= 0 && s.warmupSteps <= s.totalSteps, 'warmup_steps', s.warmupSteps, `an integer in [0, total_steps = ${s.totalSteps}]`);
   const start = s.warmupStartFactor ?? 0;
   need(start >= 0 && start <= 1, 'warmup_start_factor', start, 'in [0, 1]');
   const final = s.finalLr ?? 0;
   need(Number.isFinite(final) && final >= 0, 'final_lr', final, 'a finite number ≥ 0');
-}
-
-/** Peak rate after warm-up: base_lr × batch / 256. */
-export function peakLr(s: LrSchedule): number {
-  return (s.baseLr * s.batchSize) / 256;
 }
 
 /**
@@ -50,7 +42,7 @@ export function peakLr(s: LrSchedule): number {
 export function learningRate(s: LrSchedule, step: number): number {
   validateLrSchedule(s);
   validateStep(step);
-  const peak = peakLr(s);
+  const peak = s.peakLr;
   const final = s.finalLr ?? 0;
   if (step < s.warmupSteps) {
     const start = s.warmupStartFactor ?? 0;

@@ -1,42 +1,45 @@
 /**
- * The training loop (SPEC §2, §5, §6). Each step:
- *   batch (prefetched by workers) → target forward → dense targets (K-means) → train step
- *   (forward, backward and optimizer update in one graph) → EMA of the target → MoCo queues,
- * with the learning rate and EMA momentum from their schedules, metrics per logged step, atomic
- * checkpoints, and a clean stop on Ctrl-C. Batch k, the K-means seeds of step k and every update
- * are functions of (seed, k, state), so a run resumed from a checkpoint follows the same trajectory.
+ * The training loop (SPEC §2, §5, §6) over a prepared run (run.ts). Each step:
+ *   batch (prefetched by workers) → target forward → targets (copied on the device, or K-means on
+ *   the host) → train step (forward, backward, optimizer, target-network update, queue updates and a
+ *   finiteness check in one graph) → adopt the `next.*` outputs, or keep the old state if `finite` is 0,
+ * with the learning rate and target momentum from their schedules, metrics per logged step, atomic
+ * checkpoints, and a clean stop on Ctrl-C. The state stays where the step left it (device memory
+ * with `residency: 'device'`); only the batch, a few scalars and the metrics cross each step (plus the
+ * maps host K-means needs). Batch k, the K-means seeds of step k and every update are functions of
+ * (seed, k, state), so a run resumed from a checkpoint follows the same trajectory.
  */
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { type MultiSiamConfig, configHash, denseGridSize, scheduleSteps } from '../config/index.js';
+import { type GraphKey, GRAPH_FILES } from '../bundle/bundle.js';
+import { peakLearningRate } from '../config/derived.js';
+import type { MultiSiamConfig } from '../config/schema.js';
+import { type PairBatch, iouPassRate } from '../data/batch.js';
 import { PairLoader } from '../data/loader.js';
 import { Rng } from '../data/rng.js';
-import { type Logger, consoleLogger, openSource, parseDataArg } from '../data/sources.js';
-import { LR_INPUT, WEIGHT_DECAY_INPUT } from '../graphs/optimizers.js';
-import { NEXT_PREFIX } from '../onnx/ir.js';
+import { type Logger, consoleLogger } from '../data/sources.js';
+import { NAMES, NEXT_PREFIX } from '../graphs/io.js';
+import { configHash, methodFor } from '../methods/index.js';
+import type { TensorData } from '../onnx/dtype.js';
 import type { ExecutionProvider } from '../runtime/providers.js';
-import { Session } from '../runtime/session.js';
-import { type Bundle, GRAPH_FILES, readBundle, readBundleTensors, writeBundle } from './bundle.js';
-import { type JsonObject, resumeCheckpoint, saveCheckpoint } from './checkpoint.js';
+import { type Resident, type RunResult, TensorStore } from '../runtime/residency.js';
+import { type Feed, Session } from '../runtime/session.js';
+import { type JsonObject, saveCheckpoint } from './checkpoint.js';
 import { batchFeeds, pairOptionsFor } from './data.js';
-import type { PairBatch } from '../data/batch.js';
 import { type MetricRecord, MetricsLog, StatusLine, type StatusStream, metricsPath, writeLossPlot } from './metrics.js';
-import { KeyQueue } from './queue.js';
+import { QueueCursor } from './queue.js';
+import type { PreparedRun } from './run.js';
 import { type LrSchedule, type MomentumSchedule, learningRate, momentumAt } from './schedules.js';
-import { type TrainingState, stateFromTensors, stateToTensors, updateTarget } from './state.js';
-import { DenseTargets, pooledKeys } from './targets.js';
+import { stateFromTensors, stateToTensors } from './state.js';
+import { HostTargets } from './targets.js';
+import { readBundleTensors } from '../bundle/bundle.js';
+
+/** Where the state lives between steps: in the provider's memory (no copies), or copied to the host every step. */
+export type Residency = 'device' | 'host';
 
 export interface TrainOptions {
-  /** `synthetic[:N]` or an image folder. */
-  readonly data: string;
-  /** The run directory: bundle, checkpoints, metrics, plot. */
-  readonly out: string;
-  /** The configuration the run follows (for `bundle`, the bundle's with run-length overrides). */
-  readonly config: MultiSiamConfig;
-  /** A prebuilt bundle to train (copied into the run); built from `config` when absent. */
-  readonly bundle?: string;
   readonly ep?: ExecutionProvider;
-  readonly resume?: boolean;
+  readonly residency?: Residency;
   readonly status?: StatusStream;
   readonly logger?: Logger;
 }
@@ -53,31 +56,27 @@ export interface TrainSummary {
 
 /** Consecutive non-finite steps tolerated (each skipped, with the learning rate halved) before stopping. */
 const MAX_NONFINITE = 5;
-const RUN_CONFIG = 'config.json';
 
-export async function train(options: TrainOptions): Promise<TrainSummary> {
-  const runDir = options.out;
+export async function train(run: PreparedRun, options: TrainOptions = {}): Promise<TrainSummary> {
+  const { config: cfg, bundle, schedule } = run;
+  const runDir = run.dir;
   const logger = options.logger ?? consoleLogger;
-  const cfg = options.config;
-  // Everything that can fail on bad input (data, schedule, checkpoint) is checked before anything is written.
-  const dataSpec = await parseDataArg(options.data);
-  const images = openSource(dataSpec).count;
-  const schedule = scheduleSteps(cfg, images);
-  const checkpoint = options.resume ? resumeCheckpoint(runDir) : null;
-  const bundle = prepareBundle(options, checkpoint !== null);
+  const method = methodFor(cfg);
   const totalSteps = schedule.totalSteps;
-  const lrSchedule: LrSchedule = { baseLr: cfg.optim.base_lr, batchSize: cfg.train.batch_size, totalSteps, warmupSteps: Math.min(schedule.warmupSteps, totalSteps), finalLr: cfg.optim.final_lr };
-  const emaSchedule: MomentumSchedule = cfg.framework === 'moco' ? { kind: 'constant', value: cfg.moco.momentum } : { kind: 'cosine', base: cfg.ema.base_momentum, totalSteps };
+  const lrSchedule: LrSchedule = { peakLr: peakLearningRate(cfg), totalSteps, warmupSteps: Math.min(schedule.warmupSteps, totalSteps), finalLr: cfg.optim.final_lr };
+  const spec = method.momentum(cfg);
+  const momentum: MomentumSchedule = spec.kind === 'constant' ? spec : { kind: 'cosine', base: spec.base, totalSteps };
 
-  const state = stateFromTensors(checkpoint ? checkpoint.tensors : readBundleTensors(bundle), bundle.manifest, checkpoint ? checkpoint.dir : bundle.dir);
-  initQueues(state, bundle, cfg);
+  const checkpoint = run.checkpoint;
   const startStep = checkpoint ? checkpoint.step : 0;
   let lrScale = checkpoint ? Number(checkpoint.state.lr_scale ?? 1) : 1;
   if (startStep >= totalSteps) throw new Error(`run ${runDir} already finished its ${totalSteps} steps (latest checkpoint at step ${startStep}); pass a larger --steps to continue it`);
 
-  const session = (key: 'train_step' | 'target_forward') => Session.create(join(bundle.dir, GRAPH_FILES[key]), { ep: options.ep ?? 'cpu' }, key);
-  const [trainStep, targetForward] = [await session('train_step'), await session('target_forward')];
-  const loader = new PairLoader({ data: dataSpec, pair: pairOptionsFor(cfg), batchSize: cfg.train.batch_size, seed: cfg.train.seed, startStep, workers: cfg.data.workers, prefetch: cfg.data.prefetch, logger });
+  const store = stateFromTensors(checkpoint ? checkpoint.tensors : readBundleTensors(bundle), bundle.manifest, checkpoint ? checkpoint.dir : bundle.dir);
+  const pointers = (checkpoint?.state.queue_pointers ?? {}) as Record<string, number>;
+  const residency = options.residency ?? 'device';
+  const runner = await StepRunner.create(run, store, pointers, options.ep ?? 'cpu', residency);
+  const loader = new PairLoader({ data: run.data, pair: pairOptionsFor(cfg), batchSize: cfg.train.batch_size, seed: cfg.train.seed, startStep, workers: cfg.data.workers, prefetch: cfg.data.prefetch, logger });
   const metrics = MetricsLog.open(runDir, checkpoint ? startStep : undefined);
   const status = new StatusLine(options.status ?? process.stderr);
 
@@ -90,10 +89,11 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const save = (step: number): string =>
-    saveCheckpoint(runDir, step, stateToTensors(state, bundle.manifest), { config_hash: configHash(cfg), total_steps: totalSteps, lr_scale: lrScale, skipped: loader.skipped } as JsonObject, { keep: cfg.train.keep_checkpoints });
+  const save = async (step: number): Promise<string> => {
+    const state: JsonObject = { config_hash: configHash(cfg), total_steps: totalSteps, lr_scale: lrScale, skipped: loader.skipped, queue_pointers: runner.queuePointers() };
+    return saveCheckpoint(runDir, step, await stateToTensors(store, bundle.manifest), state, { keep: cfg.train.keep_checkpoints });
+  };
 
-  const runner = new StepRunner(cfg, state, trainStep, targetForward);
   let step = startStep;
   let lastCheckpoint: string | null = null;
   let nonFinite = 0;
@@ -103,7 +103,7 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
     while (step < totalSteps && !interrupted) {
       const { batch, waitMs } = await loader.next();
       const lr = learningRate(lrSchedule, step) * lrScale;
-      const tau = momentumAt(emaSchedule, step);
+      const tau = momentumAt(momentum, step);
       const result = await runner.run(batch, step, lr, tau);
       if (result.problem) {
         nonFinite++;
@@ -127,13 +127,12 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
           step,
           epoch: schedule.stepsPerEpoch ? Math.floor((step - 1) / schedule.stepsPerEpoch) : 0,
           loss: result.loss,
-          loss_global: result.lossGlobal,
-          loss_dense: result.lossDense,
+          ...Object.fromEntries(Object.entries(result.terms).map(([k, v]) => [NAMES.lossTerm(k), v])),
           lr,
           momentum: tau,
           pairs_per_s: (1000 * window.pairs) / elapsed,
           data_wait: window.wait / elapsed,
-          iou_pass_rate: mean(batch.denseWeight),
+          iou_pass_rate: iouPassRate(batch),
           grad_norm: result.gradNorm,
           ...result.phases,
         };
@@ -141,19 +140,19 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
         window.t = performance.now();
         window.pairs = 0;
         window.wait = 0;
-        status.update({ step, totalSteps, loss: result.loss, lossGlobal: result.lossGlobal, lossDense: result.lossDense, lr, momentum: tau, pairsPerSec: record.pairs_per_s as number, dataWait: record.data_wait as number });
+        status.update({ step, totalSteps, loss: result.loss, terms: result.terms, lr, momentum: tau, pairsPerSec: record.pairs_per_s as number, dataWait: record.data_wait as number });
       }
-      if (step % cfg.train.checkpoint_every === 0 && step < totalSteps) lastCheckpoint = save(step);
+      if (step % cfg.train.checkpoint_every === 0 && step < totalSteps) lastCheckpoint = await save(step);
     }
-    if (step > startStep) lastCheckpoint = save(step);
+    if (step > startStep) lastCheckpoint = await save(step);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     status.finish();
     metrics.close();
     await loader.close();
-    await trainStep.release();
-    await targetForward.release();
+    await runner.release();
+    store.dispose();
   }
   if (existsSync(metricsPath(runDir))) writeLossPlot(metricsPath(runDir), join(runDir, 'loss.svg'), `${bundle.manifest.method} (${describe(cfg)})`);
   if (loader.skipped > 0) logger.warn(`${loader.skipped} unreadable image(s) were skipped and replaced (each named above)`);
@@ -161,171 +160,138 @@ export async function train(options: TrainOptions): Promise<TrainSummary> {
 }
 
 /** What one step produced: loss terms, or the reason it was skipped; and where its time went (ms). */
-interface StepResult {
+export interface StepResult {
   readonly problem: string | null;
   /** Whether the train step ran (a non-finite target output stops before it). */
   readonly ran: boolean;
   readonly loss: number;
-  readonly lossGlobal: number;
-  readonly lossDense: number;
+  readonly terms: Readonly<Record<string, number>>;
   readonly gradNorm: number;
   readonly phases: { readonly target_ms: number; readonly targets_ms: number; readonly step_ms: number; readonly update_ms: number };
 }
 
 /**
- * One training step on a batch: target forward → dense targets → train step → (when every number
- * is finite) adopt the updates, EMA the target, enqueue MoCo keys. The step graph is functional, so
- * skipping a non-finite step is simply not adopting its outputs.
+ * One training step on a batch: target forward → targets → train step → adopt the `next.*` outputs
+ * when `finite` says so. The graphs are functional, so skipping a step is keeping the tensors fed.
  */
-class StepRunner {
-  private readonly dense: DenseTargets | null;
-  private readonly cells: number;
+export class StepRunner {
+  private readonly hostTargets = new HostTargets();
 
-  constructor(
+  private constructor(
     private readonly cfg: MultiSiamConfig,
-    private readonly state: TrainingState,
+    private readonly prepared: PreparedRun,
+    private readonly store: TensorStore,
+    private readonly cursors: readonly { cursor: QueueCursor; input: string; keys: number }[],
     private readonly trainStep: Session,
     private readonly targetForward: Session,
-  ) {
-    const grid = denseGridSize(cfg);
-    this.cells = grid.h * grid.w;
-    const hasDense = cfg.method === 'multisiam' || cfg.framework === 'moco';
-    this.dense = hasDense ? new DenseTargets(cfg, cfg.heads.dense_proj_dim, this.cells) : null;
+    private readonly residency: Residency,
+  ) {}
+
+  static async create(run: PreparedRun, store: TensorStore, pointers: Readonly<Record<string, number>>, ep: ExecutionProvider, residency: Residency): Promise<StepRunner> {
+    const { manifest } = run.bundle;
+    const copied = new Set(manifest.targets.filter((l) => l.transform.kind === 'copy').map((l) => l.output));
+    const rt = run.config.runtime;
+    const cuda = { deviceId: rt.cuda_device, tf32: rt.cuda_tf32, cudnnConvAlgoSearch: rt.cudnn_algo_search };
+    const session = (key: GraphKey, resident: readonly string[]) =>
+      Session.create(join(run.bundle.dir, GRAPH_FILES[key]), { ep, cuda, ...(residency === 'device' ? { residentOutputs: resident } : {}) }, key);
+    const stepOutputs = manifest.graphs.train_step.outputs.map((o) => o.name);
+    const trainStep = await session('train_step', stepOutputs.filter((o) => o.startsWith(NEXT_PREFIX)));
+    const targetForward = await session('target_forward', manifest.graphs.target_forward.outputs.map((o) => o.name).filter((o) => copied.has(o)));
+    const cursors = manifest.graphs.train_step.inputs
+      .filter((i) => i.meaning?.kind === 'queue_rows')
+      .map((i) => {
+        const queue = String(i.meaning!.queue);
+        const length = manifest.tensors.find((t) => t.name === queue)!.shape[0]!;
+        return { cursor: new QueueCursor(queue, length, pointers[queue] ?? 0), input: i.name, keys: i.shape[0]! };
+      });
+    return new StepRunner(run.config, run, store, cursors, trainStep, targetForward, residency);
+  }
+
+  /** Each queue's pointer, for the checkpoint's loop state. */
+  queuePointers(): Record<string, number> {
+    return Object.fromEntries(this.cursors.map((c) => [c.cursor.queue, c.cursor.pointer]));
   }
 
   async run(batch: PairBatch, step: number, lr: number, tau: number): Promise<StepResult> {
-    const { cfg, state } = this;
-    const t0 = performance.now();
+    const { cfg } = this;
+    const manifest = this.prepared.bundle.manifest;
     const data = batchFeeds(batch);
-    const target = await this.targetForward.run(pick(this.targetForward.inputNames, { ...data, ...Object.fromEntries(state.target) }));
+    const t0 = performance.now();
+    const target = await this.targetForward.execute(this.feeds(this.targetForward, data, {}));
     const t1 = performance.now();
-    const skipped = (problem: string, phases: StepResult['phases']): StepResult => ({ problem, ran: false, loss: NaN, lossGlobal: NaN, lossDense: NaN, gradNorm: NaN, phases });
-    if (Object.values(target).some((t) => !allFinite(t.data as Float32Array))) {
-      return skipped('target network output', { target_ms: t1 - t0, targets_ms: 0, step_ms: 0, update_ms: 0 });
+    const skipped = (problem: string, phases: StepResult['phases']): StepResult => ({ problem, ran: false, loss: NaN, terms: {}, gradNorm: NaN, phases });
+    const targets: Record<string, Feed> = {};
+    const kept: Resident[] = [];
+    let out: RunResult | null = null;
+    try {
+      const rng = Rng.fromSeed(cfg.train.seed).fork(step, 0x6b6d);
+      for (const link of manifest.targets) {
+        if (link.transform.kind === 'copy') {
+          const r = target.keep(link.output);
+          kept.push(r);
+          targets[link.input] = r;
+        } else {
+          const maps = (await target.read(link.output)) as Float32Array;
+          if (!allFinite(maps)) return skipped('target network output', { target_ms: t1 - t0, targets_ms: 0, step_ms: 0, update_ms: 0 });
+          targets[link.input] = this.hostTargets.compute(link, maps, target.dims(link.output), rng);
+        }
+      }
+      const t2 = performance.now();
+      const hyper: Record<string, TensorData> = {
+        [NAMES.lr]: Float32Array.of(lr),
+        [NAMES.weightDecay]: Float32Array.of(cfg.optim.weight_decay),
+        [NAMES.targetMomentum]: Float32Array.of(tau),
+      };
+      for (const c of this.cursors) hyper[c.input] = c.cursor.rows(c.keys);
+      out = await this.trainStep.execute(this.feeds(this.trainStep, data, { ...targets, ...hyper }));
+      const t3 = performance.now();
+      const loss = await out.scalar(NAMES.loss);
+      const gradNorm = await out.scalar(NAMES.gradNorm);
+      const terms = Object.fromEntries(await Promise.all(manifest.loss_terms.map(async (t) => [t, await out!.scalar(NAMES.lossTerm(t))] as const)));
+      const finite = (await out.scalar(NAMES.finite)) === 1;
+      const problem = finite ? null : !Number.isFinite(loss) ? 'loss' : !Number.isFinite(gradNorm) ? 'gradient norm' : 'update';
+      if (!problem) {
+        await this.adopt(out);
+        for (const c of this.cursors) c.cursor.advance(c.keys);
+      }
+      const phases = { target_ms: t1 - t0, targets_ms: t2 - t1, step_ms: t3 - t2, update_ms: performance.now() - t3 };
+      return { problem, ran: true, loss, terms, gradNorm, phases };
+    } finally {
+      out?.dispose();
+      for (const r of kept) r.dispose();
+      target.dispose();
     }
-    const targets: Record<string, Float32Array> = {};
-    const rng = Rng.fromSeed(cfg.train.seed).fork(step, 0x6b6d);
-    for (const v of [1, 2] as const) {
-      targets[`target_z${v}`] = target[`z${v}`]!.data as Float32Array;
-      const map = target[`dense${v}`]?.data as Float32Array | undefined;
-      if (map && this.dense) targets[`target_dense${v}`] = this.dense.compute(map, batch.size, rng);
-    }
-    const t2 = performance.now();
-    const out = await this.trainStep.run(
-      pick(this.trainStep.inputNames, {
-        ...data,
-        ...targets,
-        ...Object.fromEntries(state.online),
-        ...Object.fromEntries(state.optimizer),
-        ...Object.fromEntries([...state.queues].map(([name, q]) => [name, q.buffer])),
-        [LR_INPUT]: Float32Array.of(lr),
-        [WEIGHT_DECAY_INPUT]: Float32Array.of(cfg.optim.weight_decay),
-      }),
-    );
-    const t3 = performance.now();
-    const loss = scalar(out, 'loss');
-    const gradNorm = scalar(out, 'grad_norm');
-    const problem = !Number.isFinite(loss) ? 'loss' : !Number.isFinite(gradNorm) ? 'gradient norm' : nonFiniteUpdate(state, out);
-    if (!problem) {
-      adopt(state, out);
-      updateTarget(state, tau);
-      if (cfg.framework === 'moco') enqueueKeys(state, target, batch.size, cfg.heads.dense_proj_dim, this.cells);
-    }
-    const phases = { target_ms: t1 - t0, targets_ms: t2 - t1, step_ms: t3 - t2, update_ms: performance.now() - t3 };
-    return { problem, ran: true, loss, lossGlobal: scalar(out, 'loss_global'), lossDense: scalar(out, 'loss_dense'), gradNorm, phases };
   }
-}
 
-/**
- * The run's bundle: RUN/bundle, built from the configuration (or copied from `--bundle`) for a new
- * run; on resume, the existing one. RUN/config.json records the configuration the run follows,
- * which a resumed run must repeat (operational fields such as workers may differ).
- */
-function prepareBundle(options: TrainOptions, resuming: boolean): Bundle {
-  const dir = join(options.out, 'bundle');
-  const recorded = join(options.out, RUN_CONFIG);
-  if (resuming) {
-    const started = JSON.parse(readFileSync(recorded, 'utf8')) as MultiSiamConfig;
-    if (configHash(options.config) !== configHash(started)) {
-      throw new Error(`--resume: the configuration given now differs from the one run ${options.out} was started with (${recorded}); resume with the same options, or start a new run with another --out`);
+  /** Takes every `next.<name>` output as the new value of state `<name>`. */
+  private async adopt(out: RunResult): Promise<void> {
+    if (this.residency === 'device') {
+      this.store.advance(out, NEXT_PREFIX);
+      return;
     }
-    return readBundle(dir);
+    for (const name of out.names.filter((n) => n.startsWith(NEXT_PREFIX))) this.store.set(name.slice(NEXT_PREFIX.length), await out.read(name));
   }
-  if (existsSync(join(options.out, 'checkpoints'))) {
-    throw new Error(`${options.out} already holds a run; pass --resume to continue it, or choose another --out`);
-  }
-  if (options.bundle) {
-    readBundle(options.bundle);
-    rmSync(dir, { recursive: true, force: true });
-    cpSync(options.bundle, dir, { recursive: true });
-  } else {
-    writeBundle(options.config, dir);
-  }
-  writeFileSync(recorded, JSON.stringify(options.config, null, 2) + '\n');
-  return readBundle(dir);
-}
 
-/** Random unit-vector queues for a new MoCo run (seeded), unless the state already has them. */
-function initQueues(state: TrainingState, bundle: Bundle, cfg: MultiSiamConfig): void {
-  bundle.manifest.graphs.train_step.inputs
-    .filter((i) => i.role === 'queue' && !state.queues.has(i.name))
-    .forEach((input, k) => state.queues.set(input.name, KeyQueue.random(input.shape[0]!, input.shape[1]!, Rng.fromSeed(cfg.train.seed).fork(0x7175, k))));
-}
-
-/** Takes `next.<name>` outputs as the new online parameters, buffers and optimizer state. */
-function adopt(state: TrainingState, out: Record<string, { data: unknown }>): void {
-  for (const part of [state.online, state.optimizer]) {
-    for (const name of part.keys()) {
-      const next = out[NEXT_PREFIX + name];
-      if (next) part.set(name, next.data as Float32Array);
+  /** Exactly the feeds a session declares: data from the batch, state from the store, the rest from `extra`. */
+  private feeds(session: Session, data: Readonly<Record<string, TensorData>>, extra: Readonly<Record<string, Feed>>): Record<string, Feed> {
+    const feeds: Record<string, Feed> = {};
+    for (const name of session.inputNames) {
+      const v = extra[name] ?? data[name] ?? (this.store.has(name) ? this.store.get(name) : undefined);
+      if (v === undefined) throw new Error(`internal: nothing to feed graph input '${name}' of ${session.modelName}`);
+      feeds[name] = v;
     }
+    return feeds;
   }
-}
 
-/** MoCo: both views' keys go into the shared queues, normalised by the queue: z' and the mean of G' over cells. */
-function enqueueKeys(state: TrainingState, targetOut: Record<string, { data: unknown }>, batch: number, channels: number, cells: number): void {
-  for (const v of [1, 2]) {
-    state.queues.get('queue_global')?.enqueue(targetOut[`z${v}`]!.data as Float32Array);
-    state.queues.get('queue_dense')?.enqueue(pooledKeys(targetOut[`dense${v}`]!.data as Float32Array, batch, channels, cells));
+  async release(): Promise<void> {
+    await this.trainStep.release();
+    await this.targetForward.release();
   }
-}
-
-/** The first updated tensor holding a non-finite value, as a message, or null. */
-function nonFiniteUpdate(state: TrainingState, out: Record<string, { data: unknown }>): string | null {
-  for (const part of [state.online, state.optimizer]) {
-    for (const name of part.keys()) {
-      const next = out[NEXT_PREFIX + name];
-      if (next && !allFinite(next.data as Float32Array)) return `update of '${name}'`;
-    }
-  }
-  return null;
 }
 
 function allFinite(a: Float32Array): boolean {
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
   return true;
-}
-
-function scalar(out: Record<string, { data: unknown }>, name: string): number {
-  const t = out[name];
-  return t ? (t.data as Float32Array)[0]! : Number.NaN;
-}
-
-/** Exactly the feeds a session declares (the writer drops inputs a graph does not read). */
-function pick(names: readonly string[], all: Readonly<Record<string, Float32Array>>): Record<string, Float32Array> {
-  const feeds: Record<string, Float32Array> = {};
-  for (const name of names) {
-    const v = all[name];
-    if (!v) throw new Error(`internal: no value for graph input '${name}'`);
-    feeds[name] = v;
-  }
-  return feeds;
-}
-
-function mean(a: Float32Array): number {
-  let s = 0;
-  for (const v of a) s += v;
-  return a.length ? s / a.length : 0;
 }
 
 function describe(cfg: MultiSiamConfig): string {

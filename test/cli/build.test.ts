@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GRAPH_FILES, MANIFEST_FILE, PARAMS_FILE, readBundle } from '../../src/train/bundle.js';
+import { GRAPH_FILES, MANIFEST_FILE, PARAMS_FILE, readBundle } from '../../src/bundle/bundle.js';
 import { ROOT } from '../graphs/torch.js';
 
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');

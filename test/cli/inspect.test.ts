@@ -11,15 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildBackbone } from '../../src/graphs/bundle.js';
-import { resolveConfig } from '../../src/config/index.js';
+import { buildBackbone } from '../../src/bundle/graphs.js';
+import { resolveConfig } from '../../src/methods/index.js';
 import { formatFlops, graphFlops } from '../../src/onnx/flops.js';
 import { tensor } from '../../src/onnx/constant.js';
 import { Graph } from '../../src/onnx/ir.js';
 import { add, conv, convTranspose, gemm, matMul, mul, relu, reduceSum, reshape } from '../../src/onnx/ops/index.js';
 import { readModel, writeModel } from '../../src/onnx/serialize.js';
-import { readBundle, writeBundle } from '../../src/train/bundle.js';
-import { type BundleInspection, inspectBundle, moduleOf, paramCounts } from '../../src/train/inspect.js';
+import { readBundle, writeBundle } from '../../src/bundle/bundle.js';
+import { type BundleInspection, inspectBundle, moduleOf, paramCounts } from '../../src/bundle/inspect.js';
 import { ROOT } from '../graphs/torch.js';
 
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
@@ -163,14 +163,14 @@ test('r50 FLOPs: per step = train_step + target_forward; backbone = 2 images × 
 test('inputs and outputs grouped by role: data listed with shapes, params/buffers/state/grads as counts', () => {
   const i = r50Inspection();
   const step = i.graphs.train_step;
-  assert.equal(step.inputs.listed.find((v) => v.name === 'view1'), { name: 'view1', role: 'data', dtype: 'float32', shape: [2, 3, 224, 224] });
+  assert.equal(step.inputs.listed.find((v) => v.name === 'view1'), { name: 'view1', role: 'data', dtype: 'uint8', shape: [2, 3, 224, 224] });
   assert.equal(step.inputs.listed.find((v) => v.name === 'lr'), { name: 'lr', role: 'hyper', dtype: 'float32', shape: [] });
   assert.ok(step.inputs.listed.every((v) => ['data', 'hyper', 'queue'].includes(v.role)));
   const grouped = Object.fromEntries(step.inputs.grouped.map((g) => [g.role, g]));
   assert.equal(grouped['param'], { role: 'param', tensors: 183, elements: i.params.online.elements });
   assert.equal(grouped['state'], { role: 'state', tensors: 183, elements: i.params.online.elements });
   assert.is(grouped['buffer']!.tensors, i.params.online_buffers.tensors);
-  assert.equal(step.outputs.listed.map((v) => v.name), ['loss_global', 'loss_dense', 'loss', 'grad_norm']);
+  assert.equal(step.outputs.listed.map((v) => v.name), ['loss_global', 'loss_dense', 'loss', 'grad_norm', 'finite']);
   assert.equal(i.graphs.grad.outputs.grouped.map((g) => [g.role, g.tensors]), [['grad', 183]]);
   assert.equal(i.graphs.target_forward.outputs.listed.map((v) => `${v.name} ${v.shape.join('x')}`), ['z1 2x256', 'z2 2x256', 'dense1 2x256x7x7', 'dense2 2x256x7x7']);
   assert.is(i.total_bytes, i.files.reduce((s, f) => s + f.bytes, 0));
@@ -191,7 +191,7 @@ test('multisiam inspect prints the summary; --json prints the same numbers', () 
   assert.match(text.stdout, /backbone\s+resnet18, width 0\.25, output stride 16 \(7×7 dense map\)/);
   assert.match(text.stdout, /online \(trainable\)\s+1\.23 M\s+84 tensors/);
   assert.match(text.stdout, new RegExp(`per step\\s+${formatFlops(parsed.flops.per_step).replace('.', '\\.')}`));
-  assert.match(text.stdout, /view1\s+data\s+float32 \[16, 3, 112, 112\]/);
+  assert.match(text.stdout, /view1\s+data\s+uint8 \[16, 3, 112, 112\]/);
   assert.match(text.stdout, /\(param\)\s+84 tensors, 1\.23 M elements/);
   assert.not.match(text.stdout, /layer1\.0\.conv1\.weight/, 'parameters are summarised, not listed');
 

@@ -1,8 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { backboneChannels, denseGridSize, featureMapSize, peakLearningRate, scheduleSteps } from '../../src/config/derived.js';
+import { backboneChannels, featureMapSize, peakLearningRate, scheduleSteps } from '../../src/config/derived.js';
+import { denseGridSize } from '../../src/methods/multisiam.js';
 import { ConfigError } from '../../src/config/errors.js';
-import { resolveConfig } from '../../src/config/load.js';
+import { resolveConfig } from '../../src/methods/index.js';
 import type { MultiSiamConfig, OutputStride } from '../../src/config/schema.js';
 
 const base = resolveConfig();

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ConfigError } from '../../src/config/errors.js';
-import { configHash, resolveConfig, type ResolveOptions } from '../../src/config/load.js';
+import type { ResolveOptions } from '../../src/config/load.js';
+import { configHash, resolveConfig } from '../../src/methods/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'multisiam-config-'));
 const file = (name: string, text: string): string => {

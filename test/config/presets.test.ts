@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { backboneChannels, denseGridSize, featureMapSize } from '../../src/config/derived.js';
-import { resolveConfig } from '../../src/config/load.js';
+import { backboneChannels, featureMapSize } from '../../src/config/derived.js';
+import { resolveConfig } from '../../src/methods/index.js';
+import { denseGridSize } from '../../src/methods/multisiam.js';
 import { PRESET_NAMES } from '../../src/config/presets.js';
 
 test('every preset resolves without warnings', () => {

@@ -1,8 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { allowedText, checkValue } from '../../src/config/fields.js';
-import { describeConfig, resolveConfig } from '../../src/config/load.js';
-import { FIELDS, GROUPS, valueAt } from '../../src/config/schema.js';
+import { valueAt } from '../../src/config/schema.js';
+import { CONFIG, describeConfig, resolveConfig } from '../../src/methods/index.js';
+
+const FIELDS = CONFIG.fields;
+const GROUPS = CONFIG.groups;
 
 test('every field path is unique and no field path is also a group', () => {
   const paths = FIELDS.map((f) => f.path);

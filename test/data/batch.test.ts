@@ -34,7 +34,7 @@ test('boxes that do not meet: each view resamples its own full box', () => {
   const c: Box = [0.6, 0.5, 1, 1];
   const pair: Pair = {
     box1: a, box2: c, iou: 0, dense: false, tries: 20, index: 0, flip1: false, flip2: true, ops: [ops, { ...ops, flip: true }],
-    view1: new Float32Array(3 * 32 * 32), view2: new Float32Array(3 * 32 * 32),
+    view1: new Uint8Array(3 * 32 * 32), view2: new Uint8Array(3 * 32 * 32),
   };
   const b = assembleBatch([pair], o);
   const own = new Float32Array(2 * 9);

@@ -79,13 +79,13 @@ test('marker: offset map and RoI positions land on the same image point in both 
   const S = 64, h = 8, w = 8, R = 7;
   const o: PairOptions = {
     ...DEFAULT_PAIR_OPTIONS, imageSize: S, featureH: h, featureW: w, roiSize: R, minCropScale: 0.15, iouThreshold: 0.3,
-    views: [GEOMETRY_ONLY, GEOMETRY_ONLY], mean: [0, 0, 0], std: [1, 1, 1],
+    views: [GEOMETRY_ONLY, GEOMETRY_ONLY],
   };
   /** Marker centroid in view pixels, continuous, flip undone. */
-  const find = (v: Float32Array, flip: boolean): [number, number] => {
+  const find = (v: Uint8Array, flip: boolean): [number, number] => {
     let sw = 0, sx = 0, sy = 0;
     for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) {
-      const wgt = Math.max(0, v[y * S + x]! - BG / 255 - 0.01);
+      const wgt = Math.max(0, v[y * S + x]! / 255 - BG / 255 - 0.01);
       sw += wgt; sx += wgt * (x + 0.5); sy += wgt * (y + 0.5);
     }
     return [flip ? S - sx / sw : sx / sw, sy / sw];

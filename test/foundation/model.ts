@@ -63,6 +63,7 @@ export function initInputs(g: Graph, seed: number, jitter = false): Map<string, 
       data[i] =
         init.kind === 'normal' ? init.std * normal(r)
         : init.kind === 'uniform' ? init.bound * (2 * r() - 1)
+        : init.kind !== 'constant' ? 0
         : jitter ? (init.value === 0 ? 0.2 * normal(r) : init.value * (0.6 + 0.8 * r()))
         : init.value;
     }

@@ -19,7 +19,7 @@ import { mul, reduceMean, stopGradient, sub } from '../../src/onnx/ops/index.js'
 import { writeModel } from '../../src/onnx/serialize.js';
 import type { ExecutionProvider } from '../../src/runtime/providers.js';
 import { Session } from '../../src/runtime/session.js';
-import { type TensorMap, f32, readSafetensors, writeSafetensors } from '../../src/train/safetensors.js';
+import { type TensorMap, f32, readSafetensors, writeSafetensors } from '../../src/bundle/safetensors.js';
 import { initInputs, normal, relErr, smallByolNet } from './model.js';
 import { uniformStream } from '../../src/data/rng.js';
 

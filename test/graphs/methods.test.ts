@@ -13,15 +13,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { type MultiSiamConfig, featureMapSize, resolveConfig } from '../../src/config/index.js';
+import { type MultiSiamConfig, featureMapSize } from '../../src/config/index.js';
+import { resolveConfig } from '../../src/methods/index.js';
 import { PairLoader } from '../../src/data/loader.js';
 import { parseDataArg } from '../../src/data/sources.js';
 import { Rng } from '../../src/data/rng.js';
-import { shapeSize } from '../../src/onnx/dtype.js';
+import { type TensorData, shapeSize } from '../../src/onnx/dtype.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';
-import { type TensorMap, f32, readSafetensors, writeSafetensors } from '../../src/train/safetensors.js';
-import { buildBundleGraphs } from '../../src/graphs/bundle.js';
+import { type TensorMap, f32, readSafetensors, writeSafetensors } from '../../src/bundle/safetensors.js';
+import { buildBundleGraphs } from '../../src/bundle/graphs.js';
 import { batchFeeds, pairOptionsFor } from '../../src/train/data.js';
 import { runTool, torchUnavailable } from './torch.js';
 
@@ -63,7 +64,8 @@ function parameters(graph: ReturnType<typeof buildBundleGraphs>['grad'], rng: Rn
     else if (name.endsWith('running_mean')) data = randn(rng, n, 0.1);
     else if (init.kind === 'constant') data = Float32Array.from({ length: n }, () => init.value + rng.uniform(-0.3, 0.3));
     else if (init.kind === 'normal') data = randn(rng, n, init.std);
-    else data = Float32Array.from({ length: n }, () => rng.uniform(-init.bound, init.bound));
+    else if (init.kind === 'uniform') data = Float32Array.from({ length: n }, () => rng.uniform(-init.bound, init.bound));
+    else throw new Error(`no test values for '${name}' (init ${init.kind})`);
     out.set(name, data);
   }
   return out;
@@ -73,11 +75,16 @@ function parameters(graph: ReturnType<typeof buildBundleGraphs>['grad'], rng: Rn
  * One batch from the real pipeline (synthetic scenes, BYOL augmentations, IoU-gated pairs) plus
  * random targets and queues; the boxes go to PyTorch, their alignment inputs to our graph.
  */
-async function dataInputs(cfg: MultiSiamConfig, rng: Rng): Promise<{ ours: Map<string, Float32Array>; boxes: Map<string, Float32Array> }> {
+async function dataInputs(cfg: MultiSiamConfig, rng: Rng): Promise<{ ours: Map<string, TensorData>; boxes: Map<string, Float32Array> }> {
   const loader = new PairLoader({ data: await parseDataArg('synthetic:64'), pair: pairOptionsFor(cfg), batchSize: cfg.train.batch_size, seed: 3, workers: 0, prefetch: 1 });
   const { batch } = await loader.next();
   await loader.close();
   const ours = new Map(Object.entries(batchFeeds(batch)));
+  // Random pixels instead of the scenes' views: flat colour regions quantised to uint8 make max-pool
+  // windows tie exactly, and which element a tie picks is then decided by rounding, so even
+  // PyTorch's own float32 run drifts 2e-3 from float64 there. The boxes (and so the alignment
+  // inputs) stay the pipeline's.
+  for (const v of ['view1', 'view2']) ours.set(v, Uint8Array.from({ length: ours.get(v)!.length }, () => Math.floor(rng.uniform(0, 256))));
   const b = cfg.train.batch_size;
   const { h, w } = featureMapSize(cfg);
   const s = cfg.data.roi_size;
@@ -126,7 +133,7 @@ interface TensorError {
  * largest (a bias right before a BN, zero in theory) is measured against 1e-4 of the largest norm.
  */
 function compareWithTorch(ours: Map<string, Float32Array>, reference: TensorMap, torch32: TensorMap) {
-  const loss = Math.max(...['loss', 'loss_global', 'loss_dense'].map((k) => {
+  const loss = Math.max(...[...ours.keys()].filter((k) => k.startsWith('loss')).map((k) => {
     const ref = Number(reference.get(k)!.data[0]);
     return Math.abs(ours.get(k)![0]! - ref) / Math.max(Math.abs(ref), 1e-6);
   }));
@@ -140,15 +147,17 @@ function compareWithTorch(ours: Map<string, Float32Array>, reference: TensorMap,
   const largest = Math.max(...names.map((k) => norm(refOf(k))));
   let diff2 = 0;
   let ref2 = 0;
+  let diff32 = 0;
   const tensors: TensorError[] = names.map((k) => {
     const ref = refOf(k);
     const scale = Math.max(norm(ref), 1e-4 * largest);
     diff2 += norm(ours.get(k)!, ref) ** 2;
+    diff32 += norm(torch32.get(k)!.data as Float32Array, ref) ** 2;
     ref2 += norm(ref) ** 2;
     return { name: k, ours: norm(ours.get(k)!, ref) / scale, torch32: norm(torch32.get(k)!.data as Float32Array, ref) / scale };
   });
   const worst = tensors.reduce((a, b) => (b.ours > a.ours ? b : a));
-  return { loss, count: names.length, global: Math.sqrt(diff2 / ref2), tensors, worst };
+  return { loss, count: names.length, global: Math.sqrt(diff2 / ref2), global32: Math.sqrt(diff32 / ref2), tensors, worst };
 }
 
 for (const variant of VARIANTS) {
@@ -164,7 +173,7 @@ for (const variant of VARIANTS) {
     const written = writeModel(graphs.grad);
     const params = parameters(graphs.grad, rng);
     const { ours, boxes } = await dataInputs(cfg, rng);
-    const feeds: Record<string, Float32Array> = {};
+    const feeds: Record<string, TensorData> = {};
     for (const input of written.inputs) {
       const data = params.get(input.name) ?? ours.get(input.name);
       assert.ok(data, `no test data for grad.onnx input '${input.name}'`);
@@ -185,8 +194,9 @@ for (const variant of VARIANTS) {
         const data = params.get(i.value.name);
         if (data) tensors.set(i.value.name, f32(data, [...i.value.shape]));
       }
+      // The uint8 views go as their 0..255 values; the reference normalises them as the graphs do.
       for (const [name, data] of [...ours, ...boxes]) {
-        if (!['offset12', 'roi_pos1', 'roi_pos2'].includes(name)) tensors.set(name, f32(data, dataShape(cfg, name)));
+        if (!['offset12', 'roi_pos1', 'roi_pos2', 'box1', 'box2'].includes(name)) tensors.set(name, f32(Float32Array.from(data as ArrayLike<number>), dataShape(cfg, name)));
       }
       writeSafetensors(join(dir, 'in.safetensors'), tensors);
       writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
@@ -199,7 +209,7 @@ for (const variant of VARIANTS) {
       const torch32 = run(['--float32']);
       const ourTensors = new Map(Object.entries(result).map(([k, t]) => [k, t.data as Float32Array]));
       const report = compareWithTorch(ourTensors, reference, torch32);
-      console.log(`    ${variant.name}: loss rel err ${report.loss.toExponential(1)}, gradients: ${report.count} tensors, L2 rel err over all ${report.global.toExponential(2)}, worst tensor ${report.worst.name} ${report.worst.ours.toExponential(2)} (PyTorch float32: ${report.worst.torch32.toExponential(2)})`);
+      console.log(`    ${variant.name}: loss rel err ${report.loss.toExponential(1)}, gradients: ${report.count} tensors, L2 rel err over all ${report.global.toExponential(2)} (PyTorch float32: ${report.global32.toExponential(2)}), worst tensor ${report.worst.name} ${report.worst.ours.toExponential(2)} (PyTorch float32: ${report.worst.torch32.toExponential(2)})`);
       assert.ok(report.loss <= 1e-3, `loss terms differ from PyTorch by ${report.loss} (relative)`);
       assert.ok(report.global <= 1e-3, `gradients differ from PyTorch by ${report.global} (L2 relative over all parameters)`);
       for (const t of report.tensors) {

@@ -5,7 +5,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { GRAD_NORM_OUTPUT, type OptimizerKind, appendOptimizerStep, assembleTrainStep } from '../../src/graphs/optimizers.js';
+import { NAMES } from '../../src/graphs/io.js';
+import { type OptimizerKind, appendOptimizerStep, assembleTrainStep } from '../../src/graphs/optimizers.js';
 import { Graph, type ParamGroup, type Value } from '../../src/onnx/ir.js';
 import { add, mul, reduceMean, reduceSum } from '../../src/onnx/ops/index.js';
 import { readModel, writeModel } from '../../src/onnx/serialize.js';
@@ -164,7 +165,7 @@ function smallModel(): { g: Graph; loss: Value } {
 test('assembleTrainStep: loss, buffer updates, next params/state and grad_norm match the reference', async () => {
   const { g, loss } = smallModel();
   const step = assembleTrainStep(g, loss, { kind: 'lars', momentum: 0.9 });
-  assert.equal(step.outputs, ['loss', 'next.running_mean', 'next.w', 'next.momentum.w', 'next.b', 'next.momentum.b', GRAD_NORM_OUTPUT]);
+  assert.equal(step.outputs, ['loss', 'next.running_mean', 'next.w', 'next.momentum.w', 'next.b', 'next.momentum.b', NAMES.gradNorm]);
   assert.equal(step.params, [{ name: 'w', group: 'decay' }, { name: 'b', group: 'no_decay' }]);
   assert.equal(step.state, ['momentum.w', 'momentum.b']);
   assert.equal(step.buffers, ['running_mean']);

@@ -16,8 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { PRESET_NAMES, resolveConfig } from '../../src/config/index.js';
-import { readBundle, readBundleTensors, writeBundle } from '../../src/train/bundle.js';
+import { PRESET_NAMES } from '../../src/config/index.js';
+import { resolveConfig } from '../../src/methods/index.js';
+import { readBundle, readBundleTensors, writeBundle } from '../../src/bundle/bundle.js';
 import { GRAPH_KEYS, type GraphRun, runGraph } from '../../tools/run-preset-step.js';
 
 const scratch = mkdtempSync(join(tmpdir(), 'multisiam-presets-'));

@@ -23,11 +23,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildBackbone } from '../../src/graphs/bundle.js';
-import { resolveConfig } from '../../src/config/index.js';
+import { buildBackbone } from '../../src/bundle/graphs.js';
+import { resolveConfig } from '../../src/methods/index.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';
-import { readSafetensors } from '../../src/train/safetensors.js';
+import { readSafetensors } from '../../src/bundle/safetensors.js';
 import { runTool, torchUnavailable } from './torch.js';
 
 const TOL = 1e-4;

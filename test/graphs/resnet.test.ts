@@ -19,7 +19,7 @@ import { type ResNetOptions, resnet, resnetChannels } from '../../src/graphs/res
 import { Graph, type GraphInput } from '../../src/onnx/ir.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';
-import { type TensorMap, f32, readSafetensors, writeSafetensors } from '../../src/train/safetensors.js';
+import { type TensorMap, f32, readSafetensors, writeSafetensors } from '../../src/bundle/safetensors.js';
 import { uniformStream } from '../../src/data/rng.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -45,7 +45,7 @@ function initialise(input: GraphInput, r: () => number): Float32Array {
     else if (input.group === 'no_decay' && !name.startsWith('fc.') && name.endsWith('bias')) out[i] = 0.1 * normal(r);
     else if (init.kind === 'normal') out[i] = init.std * normal(r);
     else if (init.kind === 'uniform') out[i] = init.bound * (2 * r() - 1);
-    else out[i] = init.value;
+    else if (init.kind === 'constant') out[i] = init.value;
   }
   return out;
 }

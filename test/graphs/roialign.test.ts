@@ -19,7 +19,7 @@ import { Rng } from '../../src/data/rng.js';
 import { Graph } from '../../src/onnx/ir.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';
-import { type TensorMap, f32, readSafetensors, writeSafetensors } from '../../src/train/safetensors.js';
+import { type TensorMap, f32, readSafetensors, writeSafetensors } from '../../src/bundle/safetensors.js';
 import { runTool, torchUnavailable } from './torch.js';
 
 const TOL = 1e-5;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkpointDir, latestCheckpoint, listCheckpoints, loadCheckpoint, resumeCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
-import { f32, type TensorMap } from '../../src/train/safetensors.js';
+import { f32, type TensorMap } from '../../src/bundle/safetensors.js';
 
 const tensorsFor = (step: number): TensorMap =>
   new Map([
@@ -75,7 +75,7 @@ test('a failed save leaves no debris and the previous checkpoint intact', withRu
 test('a writer killed at an arbitrary moment never leaves a visible broken checkpoint', withRun(async (run) => {
   // The child saves ever-larger checkpoints (keep 2) in a loop until SIGKILL lands mid-write.
   const module = fileURLToPath(new URL('../../src/train/checkpoint.js', import.meta.url));
-  const safetensors = fileURLToPath(new URL('../../src/train/safetensors.js', import.meta.url));
+  const safetensors = fileURLToPath(new URL('../../src/bundle/safetensors.js', import.meta.url));
   const code = `
     const { saveCheckpoint } = await import(${JSON.stringify(module)});
     const { f32 } = await import(${JSON.stringify(safetensors)});

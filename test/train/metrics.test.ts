@@ -105,14 +105,14 @@ test('loss plot: well-formed standalone SVG with the three series, axes and lege
   assert.is(big.match(/<circle/g)!.length, 2000);
 }));
 
-const fields: StatusFields = { step: 250, totalSteps: 1000, loss: 3.14159, lossGlobal: 1.5, lossDense: 1.64159, lr: 0.25, momentum: 0.9961234, pairsPerSec: 48.25, dataWait: 0.031 };
+const fields: StatusFields = { step: 250, totalSteps: 1000, loss: 3.14159, terms: { global: 1.5, dense: 1.64159 }, lr: 0.25, momentum: 0.9961234, pairsPerSec: 48.25, dataWait: 0.031 };
 
 test('status line shows step, loss terms, lr, momentum, throughput, data wait and ETA', () => {
   assert.is(
     formatStatus(fields, 3725, 10),
     '[###-------] 250/1000 (25.0%) loss 3.1416 (g 1.5000 d 1.6416) lr 2.50e-1 m 0.99612 48.3 pairs/s wait 3% ETA 1:02:05',
   );
-  assert.is(formatStatus({ ...fields, lossGlobal: undefined, lossDense: undefined }, null), '250/1000 (25.0%) loss 3.1416 lr 2.50e-1 m 0.99612 48.3 pairs/s wait 3% ETA ?');
+  assert.is(formatStatus({ ...fields, terms: {} }, null), '250/1000 (25.0%) loss 3.1416 lr 2.50e-1 m 0.99612 48.3 pairs/s wait 3% ETA ?');
 });
 
 test('status: one redrawn line on a TTY, periodic plain lines otherwise; ETA from the measured rate', () => {

@@ -1,12 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { learningRate, type LrSchedule, momentumAt, peakLr } from '../../src/train/schedules.js';
+import { learningRate, type LrSchedule, momentumAt } from '../../src/train/schedules.js';
 
 const close = (a: number, b: number, what: string): void => assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} ≠ ${b}`);
 
-test('lr: linear scaling, warm-up from 0, cosine to 0', () => {
-  const s: LrSchedule = { baseLr: 1.0, batchSize: 64, totalSteps: 1000, warmupSteps: 100 };
-  close(peakLr(s), 0.25, 'peak = 1.0 × 64/256');
+test('lr: warm-up from 0 to the peak, cosine to 0', () => {
+  const s: LrSchedule = { peakLr: 0.25, totalSteps: 1000, warmupSteps: 100 };
   close(learningRate(s, 0), 0, 'step 0');
   close(learningRate(s, 50), 0.125, 'half-way through warm-up');
   close(learningRate(s, 99), 0.25 * 0.99, 'last warm-up step');
@@ -18,7 +17,7 @@ test('lr: linear scaling, warm-up from 0, cosine to 0', () => {
 });
 
 test('lr: warm-up from a start fraction, decay to final_lr, no warm-up', () => {
-  const s: LrSchedule = { baseLr: 0.4, batchSize: 512, totalSteps: 200, warmupSteps: 20, warmupStartFactor: 0.1, finalLr: 0.001 };
+  const s: LrSchedule = { peakLr: 0.8, totalSteps: 200, warmupSteps: 20, warmupStartFactor: 0.1, finalLr: 0.001 };
   close(learningRate(s, 0), 0.08, 'start = 0.1 × peak 0.8');
   close(learningRate(s, 10), 0.8 * (0.1 + 0.9 * 0.5), 'half-way');
   close(learningRate(s, 20), 0.8, 'peak');
@@ -28,10 +27,10 @@ test('lr: warm-up from a start fraction, decay to final_lr, no warm-up', () => {
 });
 
 test('lr: bad fields are named', () => {
-  const s: LrSchedule = { baseLr: 1, batchSize: 64, totalSteps: 10, warmupSteps: 20 };
+  const s: LrSchedule = { peakLr: 0.25, totalSteps: 10, warmupSteps: 20 };
   assert.throws(() => learningRate(s, 0), /warmup_steps must be an integer in \[0, total_steps = 10\], got 20/);
   assert.throws(() => learningRate({ ...s, warmupSteps: 1 }, -1), /step must be an integer ≥ 0, got -1/);
-  assert.throws(() => learningRate({ ...s, warmupSteps: 1, batchSize: 0 }, 0), /batch_size must be an integer ≥ 1, got 0/);
+  assert.throws(() => learningRate({ ...s, warmupSteps: 1, peakLr: -1 }, 0), /peak lr must be a finite number ≥ 0, got -1/);
 });
 
 test('momentum: BYOL cosine from base to 1, and constant for MoCo', () => {

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { resolveConfig } from '../../src/config/index.js';
-import { readSafetensors } from '../../src/train/safetensors.js';
+import { resolveConfig } from '../../src/methods/index.js';
+import { readSafetensors } from '../../src/bundle/safetensors.js';
 import { readMetrics } from '../../src/train/metrics.js';
+import { prepareRun } from '../../src/train/run.js';
 import { train } from '../../src/train/trainer.js';
 import { ROOT } from '../graphs/torch.js';
 
@@ -28,7 +29,7 @@ function tiny(sets: string[]) {
 test('a 30-step tiny run lowers the loss and writes metrics, plot and checkpoints', async () => {
   const out = join(scratch, 'thirty');
   const config = tiny(['train.steps=30', 'optim.warmup_steps=3', 'train.log_every=1', 'train.checkpoint_every=10', 'train.keep_checkpoints=2']);
-  const summary = await train({ data: 'synthetic:64', out, config, status: quiet, logger: silentLogger });
+  const summary = await train(await prepareRun({ data: 'synthetic:64', out, config }), { status: quiet, logger: silentLogger });
   assert.is(summary.lastStep, 30);
   const records = readMetrics(join(out, 'metrics.jsonl'));
   assert.is(records.length, 30);

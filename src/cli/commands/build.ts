@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { resolveConfig } from '../../config/index.js';
-import { BUNDLE_FORMAT, MANIFEST_FILE, readBundle, writeBundle } from '../../train/bundle.js';
-import { formatBytes, keyConfig, paramCounts, paramLine } from '../../train/inspect.js';
+import { resolveConfig } from '../../methods/index.js';
+import { BUNDLE_FORMAT, MANIFEST_FILE, readBundle, writeBundle } from '../../bundle/bundle.js';
+import { formatBytes, keyConfig, paramCounts, paramLine } from '../../bundle/inspect.js';
 
 interface BuildArgs {
   readonly out: string;

@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { formatInspection, inspectBundle } from '../../train/inspect.js';
+import { formatInspection, inspectBundle } from '../../bundle/inspect.js';
 
 interface InspectArgs {
   readonly dir: string;

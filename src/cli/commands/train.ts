@@ -1,7 +1,9 @@
 import type { CommandModule } from 'yargs';
-import { type MultiSiamConfig, resolveConfig } from '../../config/index.js';
+import { readBundle } from '../../bundle/bundle.js';
+import type { MultiSiamConfig } from '../../config/schema.js';
+import { resolveConfig } from '../../methods/index.js';
 import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../../runtime/providers.js';
-import { readBundle } from '../../train/bundle.js';
+import { prepareRun } from '../../train/run.js';
 import { train } from '../../train/trainer.js';
 
 interface TrainArgs {
@@ -64,14 +66,14 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('resume', { type: 'boolean', default: false, describe: 'Continue from the latest checkpoint in --out' })
       .conflicts('steps', 'epochs'),
   handler: async (args) => {
-    const summary = await train({
+    const run = await prepareRun({
       data: args.data,
       out: args.out,
       config: runConfig(args),
       ...(args.bundle ? { bundle: args.bundle } : {}),
-      ep: args.ep as ExecutionProvider,
       resume: args.resume,
     });
+    const summary = await train(run, { ep: args.ep as ExecutionProvider });
     const state = summary.interrupted ? 'interrupted' : summary.lastStep >= summary.totalSteps ? 'finished' : 'stopped';
     console.log(`${state} at step ${summary.lastStep}/${summary.totalSteps}; checkpoint ${summary.checkpoint ?? 'none'}; metrics ${summary.runDir}/metrics.jsonl; plot ${summary.runDir}/loss.svg`);
   },

@@ -86,6 +86,8 @@ const SLOTS = {
   ReleaseTensorTypeAndShapeInfo: [99, 'void ReleaseTensorTypeAndShapeInfo(void* tensorInfo)'],
   ReleaseSessionOptions: [100, 'void ReleaseSessionOptions(void* options)'],
   AddSessionConfigEntry: [130, 'void* AddSessionConfigEntry(void* options, const char* key, const char* value)'],
+  CreateAllocator: [131, 'void* CreateAllocator(void* session, void* memoryInfo, void* out)'],
+  ReleaseAllocator: [132, 'void ReleaseAllocator(void* allocator)'],
   RunWithBinding: [133, 'void* RunWithBinding(void* session, void* runOptions, void* binding)'],
   CreateIoBinding: [134, 'void* CreateIoBinding(void* session, void* out)'],
   ReleaseIoBinding: [135, 'void ReleaseIoBinding(void* binding)'],
@@ -107,7 +109,7 @@ type NativeFunction = ((...args: unknown[]) => unknown) & { async: (...args: unk
 type Status = bigint | null;
 
 /** The kinds of ORT objects this API counts from creation to release. */
-type CountedKind = 'Session' | 'SessionOptions' | 'Value' | 'IoBinding' | 'RunOptions' | 'MemoryInfo';
+type CountedKind = 'Session' | 'SessionOptions' | 'Value' | 'IoBinding' | 'RunOptions' | 'MemoryInfo' | 'Allocator';
 
 /** Memory infos: OrtAllocatorType and OrtMemType values used here. */
 const DEVICE_ALLOCATOR = 0;
@@ -125,7 +127,7 @@ export class OrtApi {
   private readonly out = new BigUint64Array(1);
   private readonly count = new BigUint64Array(1);
   private readonly int = new Int32Array(1);
-  private readonly counts: Record<CountedKind, number> = { Session: 0, SessionOptions: 0, Value: 0, IoBinding: 0, RunOptions: 0, MemoryInfo: 0 };
+  private readonly counts: Record<CountedKind, number> = { Session: 0, SessionOptions: 0, Value: 0, IoBinding: 0, RunOptions: 0, MemoryInfo: 0, Allocator: 0 };
   readonly allocator: AllocatorHandle;
 
   constructor(table: bigint) {
@@ -272,6 +274,19 @@ export class OrtApi {
     this.fn.ReleaseMemoryInfo(info);
     this.released('MemoryInfo');
   }
+  /**
+   * The session's own allocator for `memory` (on the CPU, its arena): memory it hands out is reused
+   * from run to run, where the default allocator returns large blocks to the OS and every copy into
+   * a fresh block pays its page faults (measured: 31 MB of copies took 41 ms that way). Release it
+   * before the session; tensors allocated from it keep what they need alive.
+   */
+  createSessionAllocator(session: SessionHandle, memory: MemoryInfoHandle): AllocatorHandle {
+    return this.created('Allocator', this.outHandle('CreateAllocator', session, memory));
+  }
+  releaseAllocator(allocator: AllocatorHandle): void {
+    this.fn.ReleaseAllocator(allocator);
+    this.released('Allocator');
+  }
   /** Host memory from ORT's default CPU allocator. */
   alloc(bytes: number): HostPointer {
     return this.outHandle('AllocatorAlloc', this.allocator, Math.max(1, bytes));
@@ -290,9 +305,9 @@ export class OrtApi {
 
   // Values
 
-  /** An uninitialised host tensor from ORT's default CPU allocator. */
-  createHostTensor(elementType: number, dims: readonly number[]): ValueHandle {
-    return this.created('Value', this.outHandle('CreateTensorAsOrtValue', this.allocator, BigInt64Array.from(dims, BigInt), dims.length, elementType));
+  /** An uninitialised host tensor from a CPU allocator (ORT's default one unless given). */
+  createHostTensor(elementType: number, dims: readonly number[], allocator: AllocatorHandle = this.allocator): ValueHandle {
+    return this.created('Value', this.outHandle('CreateTensorAsOrtValue', allocator, BigInt64Array.from(dims, BigInt), dims.length, elementType));
   }
   /** The tensor's data pointer; only ever used for host tensors (never view a device pointer). */
   hostData(value: ValueHandle): HostPointer {

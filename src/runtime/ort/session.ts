@@ -48,7 +48,7 @@ export class NativeSession {
     try {
       const inputs = specs(handle, 'input');
       const outputs = specs(handle, 'output');
-      memory = new SessionMemory(provider, deviceId);
+      memory = new SessionMemory(handle, provider, deviceId);
       return new NativeSession(handle, memory, inputs, outputs, options.buffers);
     } catch (e) {
       memory?.release();
@@ -62,8 +62,8 @@ export class NativeSession {
     if (this.released) return;
     this.released = true;
     const api = ortApi();
-    api.releaseSession(this.handle);
     this.memory.release();
+    api.releaseSession(this.handle);
     for (const b of this.buffers) api.free(b);
   }
 }

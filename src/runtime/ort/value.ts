@@ -4,7 +4,7 @@
  * known to be in host memory are ever read or written here (a device pointer is never touched).
  */
 import { type DType, type TensorData, allocate, shapeSize } from '../../onnx/dtype.js';
-import { ELEMENT_TYPE, type ValueHandle, ortApi } from './api.js';
+import { type AllocatorHandle, ELEMENT_TYPE, type ValueHandle, ortApi } from './api.js';
 
 /** The DType of an ONNX element type, or null for one multisiam does not support. */
 export function dtypeOfElement(elementType: number): DType | null {
@@ -12,10 +12,13 @@ export function dtypeOfElement(elementType: number): DType | null {
   return null;
 }
 
-/** A new ORT host tensor holding a copy of `data`. */
-export function hostTensor(dtype: DType, dims: readonly number[], data: TensorData): ValueHandle {
+/**
+ * A new ORT host tensor holding a copy of `data`, from `allocator` (a session's arena, for tensors
+ * that live for one run) or ORT's default allocator (for tensors that may outlive any session).
+ */
+export function hostTensor(dtype: DType, dims: readonly number[], data: TensorData, allocator?: AllocatorHandle): ValueHandle {
   const api = ortApi();
-  const value = api.createHostTensor(ELEMENT_TYPE[dtype], dims);
+  const value = api.createHostTensor(ELEMENT_TYPE[dtype], dims, allocator);
   try {
     api.copyIn(api.hostData(value), data);
     return value;

@@ -9,19 +9,20 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { configHash, featureMapSize, peakLearningRate } from '../config/index.js';
-import type { MultiSiamConfig } from '../config/index.js';
+import { featureMapSize, peakLearningRate } from '../config/derived.js';
+import type { MultiSiamConfig } from '../config/schema.js';
+import { configHash, methodFor } from '../methods/index.js';
 import { type FlopCount, formatFlops, graphFlops } from '../onnx/flops.js';
 import { shapeSize } from '../onnx/dtype.js';
 import { loadModel } from '../onnx/serialize.js';
-import { GRAPH_FILES, type GraphKey, type Manifest, type ManifestValue, readBundle } from './bundle.js';
+import { GRAPH_FILES, type GraphKey, type Manifest, type ManifestTensor, type ManifestValue, readBundle } from './bundle.js';
 
 /** Top-level names of torchvision's ResNet: everything under them is the backbone. */
 const BACKBONE_ROOTS = new Set(['conv1', 'bn1', 'layer1', 'layer2', 'layer3', 'layer4', 'fc']);
 /** Report order of the modules; others follow alphabetically. */
 const MODULE_ORDER = ['backbone', 'projector', 'predictor', 'dense_projector', 'dense_predictor'];
-/** Roles listed value by value; every other role is summarised as a count and an element total. */
-const LISTED_ROLES = new Set(['data', 'hyper', 'queue', 'metric', 'target', 'feature']);
+/** Roles listed value by value; every other role (params, state, targets, gradients) is summarised as a count and an element total. */
+const LISTED_ROLES = new Set(['data', 'hyper', 'queue', 'metric', 'feature']);
 const GRAPH_KEYS = Object.keys(GRAPH_FILES) as GraphKey[];
 
 export interface Count {
@@ -128,12 +129,16 @@ function count(tensors: readonly { shape: readonly number[] }[]): Count {
 
 /** Parameter, buffer and optimizer-state counts from a bundle's manifest. */
 export function paramCounts(manifest: Manifest): ParamCounts {
+  const withRole = (role: ManifestTensor['role']) => manifest.tensors.filter((t) => t.role === role);
+  const roleOf = new Map(manifest.tensors.map((t) => [t.name, t.role]));
+  // A target tensor copies an online one; what it counts as (parameter or statistic) follows its source.
+  const targets = withRole('target').map((t) => ({ ...t, name: t.init.kind === 'copy' ? t.init.of : t.name }));
   return {
-    online: countNetwork(manifest.params),
-    target: countNetwork(manifest.params.filter((p) => p.target)),
-    online_buffers: count(manifest.buffers),
-    target_buffers: count(manifest.buffers.filter((b) => b.target)),
-    optimizer_state: count(manifest.state),
+    online: countNetwork(withRole('param')),
+    target: countNetwork(targets.filter((t) => roleOf.get(t.name) === 'param')),
+    online_buffers: count(withRole('buffer')),
+    target_buffers: count(targets.filter((t) => roleOf.get(t.name) === 'buffer')),
+    optimizer_state: count(withRole('state')),
   };
 }
 
@@ -153,37 +158,25 @@ function groupValues(values: readonly ManifestValue[]): ValueGroups {
   return { listed, grouped: [...grouped].map(([role, c]) => ({ role, ...c })) };
 }
 
-const yesNo = (b: boolean): string => (b ? 'yes' : 'no');
-
-/** The configuration in a few lines, showing only what this method reads. */
+/** The configuration in a few lines: the shared ones, then what the method says about itself. */
 export function keyConfig(cfg: MultiSiamConfig): Record<string, string> {
   const { h, w } = featureMapSize(cfg);
-  const hd = cfg.heads;
-  const dense = cfg.method === 'multisiam';
-  const moco = dense && cfg.framework === 'moco';
-  const out: Record<string, string> = {
-    method: cfg.method === 'byol' ? 'byol (BYOL baseline, global loss only)' : `multisiam, ${cfg.framework} framework`,
-    backbone: `${cfg.backbone.arch}, width ${cfg.backbone.width}, output stride ${cfg.backbone.output_stride} (${h}×${w} dense map)`,
-    views: `${cfg.data.image_size}×${cfg.data.image_size}, batch ${cfg.train.batch_size} pairs, crop scale [${cfg.data.min_crop_scale}, ${cfg.data.max_crop_scale}], IoU ≥ ${cfg.data.iou_threshold}`,
-    heads: moco
-      ? `projector ${hd.proj_hidden}→${hd.proj_dim}, dense projector ${hd.dense_proj_hidden}→${hd.dense_proj_dim} (no predictors)`
-      : dense
-        ? `projector ${hd.proj_hidden}→${hd.proj_dim}, predictor ${hd.pred_hidden}→${hd.proj_dim}, dense projector ${hd.dense_proj_hidden}→${hd.dense_proj_dim}, dense predictor ${hd.dense_pred_hidden}→${hd.dense_proj_dim}`
-        : `projector ${hd.proj_hidden}→${hd.proj_dim}, predictor ${hd.pred_hidden}→${hd.proj_dim}`,
-  };
-  if (dense) {
-    out.alignment = cfg.alignment === 'roi' ? `roi (${cfg.data.roi_size}×${cfg.data.roi_size} cells)` : `offset (ΔC appended, ${h}×${w} cells)`;
-    out.attention = `${cfg.attention.sim}${cfg.attention.sim === 'cos-pow' ? `, γ ${cfg.attention.gamma}` : ''}, residual ${yesNo(cfg.attention.residual)}`;
-    out.dense_target = cfg.dense_target === 'kmeans' ? `kmeans (k ${cfg.kmeans.k}, ${cfg.kmeans.iters} iterations)` : 'features (w/o K-means)';
-    out.loss = moco
-      ? `InfoNCE, w_global ${cfg.loss.w_global}, w_dense ${cfg.loss.w_dense}, τ ${cfg.moco.temperature}, queue ${cfg.moco.queue_size}`
-      : `w_global ${cfg.loss.w_global}, w_dense ${cfg.loss.w_dense}`;
-  }
+  const method = methodFor(cfg).describe(cfg);
   const o = cfg.optim;
-  out.optimizer = `${o.name}, base_lr ${o.base_lr} (peak lr ${+peakLearningRate(cfg).toPrecision(6)}), weight decay ${o.weight_decay}, momentum ${o.momentum}${o.name === 'lars' ? `, trust coefficient ${o.trust_coefficient}` : ''}`;
-  out.target = moco ? `momentum encoder, momentum ${cfg.moco.momentum}` : `EMA, base momentum ${cfg.ema.base_momentum} → 1 (cosine)`;
-  out.hash = configHash(cfg);
-  return out;
+  return {
+    method: method.method ?? cfg.method,
+    backbone: `${cfg.backbone.arch}, width ${cfg.backbone.width}, output stride ${cfg.backbone.output_stride} (${h}×${w} dense map)`,
+    views: `${cfg.data.image_size}×${cfg.data.image_size}, batch ${cfg.train.batch_size} pairs, crop scale [${cfg.data.min_crop_scale}, ${cfg.data.max_crop_scale}]${pairRuleText(cfg)}`,
+    ...Object.fromEntries(Object.entries(method).filter(([k]) => k !== 'method' && k !== 'target')),
+    optimizer: `${o.name}, base_lr ${o.base_lr} (peak lr ${+peakLearningRate(cfg).toPrecision(6)}), weight decay ${o.weight_decay}, momentum ${o.momentum}${o.name === 'lars' ? `, trust coefficient ${o.trust_coefficient}` : ''}`,
+    ...(method.target ? { target: method.target } : {}),
+    hash: configHash(cfg),
+  };
+}
+
+function pairRuleText(cfg: MultiSiamConfig): string {
+  const rule = methodFor(cfg).pairs(cfg);
+  return rule.iouThreshold > 0 ? `, IoU ≥ ${rule.iouThreshold}` : '';
 }
 
 /** Reads the bundle at `dir`, loads its graphs (loadModel) and summarises it. */

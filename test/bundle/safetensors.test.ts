@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeSafetensors, encodeSafetensors, f32, readSafetensors, type TensorMap, writeSafetensors } from '../../src/train/safetensors.js';
+import { decodeSafetensors, encodeSafetensors, f32, readSafetensors, type TensorMap, writeSafetensors } from '../../src/bundle/safetensors.js';
 
 const PYTHON = '/usr/bin/python3';
 
