@@ -70,6 +70,8 @@ export class Session {
   private readonly residentSet: ReadonlySet<string>;
   /** Where this session's resident outputs live. */
   readonly residentMemory: Memory;
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
 
   private constructor(
     private readonly native: NativeSession,
@@ -85,6 +87,8 @@ export class Session {
   ) {
     this.residentSet = new Set(residentOutputs);
     this.residentMemory = ep === 'cpu' ? 'host' : ep;
+    this.inputNames = native.inputs.map((i) => i.name);
+    this.outputNames = native.outputs.map((o) => o.name);
   }
 
   /** Creates a session from a model path or bytes. `name` is used in error messages. */
@@ -121,12 +125,6 @@ export class Session {
   }
   get outputs(): readonly TensorSpec[] {
     return this.native.outputs;
-  }
-  get inputNames(): readonly string[] {
-    return this.native.inputs.map((i) => i.name);
-  }
-  get outputNames(): readonly string[] {
-    return this.native.outputs.map((o) => o.name);
   }
   /** Outputs that stay in GPU memory (resident outputs on cuda and webgpu; none on cpu). */
   get deviceOutputs(): readonly string[] {
@@ -176,9 +174,10 @@ export class Session {
     if (!type || (dtype && dtype !== type) || data.length !== n) {
       throw new FeedError(`${this.modelName}: upload of ${dtype ?? type ?? 'unsupported'} ${fmt(dims)} (${n} elements) got a ${data.constructor.name} of ${data.length} elements`);
     }
-    const label = `${type} ${fmt(dims)} uploaded to '${this.modelName}'`;
-    if (!this.transfer) return new Resident(new Cell('host', type, dims, label, hostTensor(type, dims, data)), null);
     this.open();
+    const label = `${type} ${fmt(dims)} uploaded to '${this.modelName}'`;
+    // A resident may outlive this session, so it does not come from the session's arena.
+    if (!this.transfer) return new Resident(new Cell('host', type, dims, label, hostTensor(type, dims, data)), null);
     const value = await this.transfer.upload({ dtype: type, dims }, data);
     return new Resident(new Cell(this.residentMemory, type, dims, label, value), this.transfer);
   }
@@ -209,7 +208,7 @@ export class Session {
   private stage(feeds: Readonly<Record<string, Feed>>, options: ExecuteOptions): Staged {
     this.open();
     const names = Object.keys(feeds);
-    const unknown = names.filter((k) => !this.inputs.some((i) => i.name === k));
+    const unknown = names.filter((k) => !this.inputNames.includes(k));
     if (unknown.length > 0) throw new FeedError(unknownMessage(this.modelName, 'input', unknown, this.inputNames));
     const missing = this.inputNames.filter((k) => !(k in feeds));
     if (missing.length > 0) throw new FeedError(`${this.modelName}: missing input${missing.length > 1 ? 's' : ''} ${listNames(missing)} (${missing.length} of ${this.inputNames.length} inputs not fed)`);
