@@ -175,7 +175,8 @@ export class Resident {
   }
   /**
    * Overwrites the contents in place (same dtype and element count), keeping the tensor's address:
-   * what a CUDA-graph loop needs to feed a new batch. Device memory is written by a copy run.
+   * what a CUDA-graph loop needs to feed a new batch. Device memory is written by a copy run, so
+   * await it before the next run that reads this resident.
    */
   async write(data: TensorData): Promise<void> {
     this.alive();
@@ -197,13 +198,14 @@ export class Resident {
     return this.cell;
   }
 
-  private alive(): void {
-    if (!this.cell.live) throw new ResidencyError(`${this.label} was disposed; keep() it from a newer run or re-create it`);
-  }
-
+  /** The session copies for this resident's device memory, for the runtime (not for callers). */
   deviceLink(): DeviceLink {
     if (!this.link) throw new ResidencyError(`${this.label} is in ${this.memory} device memory and has no session to copy it through`);
     return this.link;
+  }
+
+  private alive(): void {
+    if (!this.cell.live) throw new ResidencyError(`${this.label} was disposed; keep() it from a newer run or re-create it`);
   }
 }
 

@@ -45,9 +45,6 @@ export class OrtError extends Error {
   }
 }
 
-/** ONNX_TENSOR_ELEMENT_DATA_TYPE values. */
-export const ELEMENT_TYPE = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float64: 11 } as const;
-
 /** `struct OrtApi` slots: [index, koffi prototype]. Out-parameters are `void*` (8-byte buffers). */
 const SLOTS = {
   GetErrorCode: [1, 'int GetErrorCode(void* status)'],

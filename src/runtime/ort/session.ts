@@ -2,14 +2,13 @@
  * An OrtSession with its declared inputs and outputs, the memory infos its runs bind outputs to,
  * and the external-data buffers it was created from; `release()` frees all of them.
  */
-import type { DType } from '../../onnx/dtype.js';
+import { type DType, dtypeFromOnnx } from '../../onnx/dtype.js';
 import type { ConcreteProvider } from '../providers.js';
 import type { SessionPlan } from '../session-options.js';
 import { type HostPointer, type SessionHandle, ortApi } from './api.js';
 import { ortEnv } from './env.js';
 import { SessionMemory } from './memory.js';
 import { buildSessionOptions } from './options.js';
-import { dtypeOfElement } from './value.js';
 
 export interface TensorSpec {
   readonly name: string;
@@ -74,11 +73,12 @@ function specs(session: SessionHandle, kind: 'input' | 'output'): TensorSpec[] {
   for (let i = 0; i < api.ioCount(session, kind); i++) {
     const name = api.ioName(session, kind, i);
     const type = api.ioType(session, kind, i);
-    const dtype = type && dtypeOfElement(type.elementType);
-    if (!type || !dtype) {
-      throw new Error(`${kind} '${name}' is ${type ? `a tensor of ONNX element type ${type.elementType}` : 'not a tensor'}, which multisiam does not support (tensors of float32, float64, int64, int32, uint8 or bool)`);
+    if (!type) throw new Error(`${kind} '${name}' is not a tensor, which multisiam does not support`);
+    try {
+      out.push({ name, dtype: dtypeFromOnnx(type.elementType), shape: type.dims });
+    } catch (e) {
+      throw new Error(`${kind} '${name}': ${(e as Error).message}`);
     }
-    out.push({ name, dtype, shape: type.dims });
   }
   return out;
 }

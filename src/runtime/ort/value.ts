@@ -3,14 +3,8 @@
  * allocated by ORT's CPU allocator and filled with memcpy; reading one copies it out. Only values
  * known to be in host memory are ever read or written here (a device pointer is never touched).
  */
-import { type DType, type TensorData, allocate, shapeSize } from '../../onnx/dtype.js';
-import { type AllocatorHandle, ELEMENT_TYPE, type ValueHandle, ortApi } from './api.js';
-
-/** The DType of an ONNX element type, or null for one multisiam does not support. */
-export function dtypeOfElement(elementType: number): DType | null {
-  for (const [dtype, code] of Object.entries(ELEMENT_TYPE)) if (code === elementType) return dtype as DType;
-  return null;
-}
+import { type DType, ONNX_DTYPE, type TensorData, allocate, dtypeFromOnnx, shapeSize } from '../../onnx/dtype.js';
+import { type AllocatorHandle, type ValueHandle, ortApi } from './api.js';
 
 /**
  * A new ORT host tensor holding a copy of `data`, from `allocator` (a session's arena, for tensors
@@ -18,7 +12,8 @@ export function dtypeOfElement(elementType: number): DType | null {
  */
 export function hostTensor(dtype: DType, dims: readonly number[], data: TensorData, allocator?: AllocatorHandle): ValueHandle {
   const api = ortApi();
-  const value = api.createHostTensor(ELEMENT_TYPE[dtype], dims, allocator);
+  // ORT's element types are ONNX's TensorProto data types.
+  const value = api.createHostTensor(ONNX_DTYPE[dtype], dims, allocator);
   try {
     api.copyIn(api.hostData(value), data);
     return value;
@@ -45,9 +40,7 @@ export function readHostTensor(value: ValueHandle, dtype: DType, dims: readonly 
 /** Element type and shape of a tensor value. */
 export function describeTensor(value: ValueHandle): { dtype: DType; dims: number[] } {
   const { elementType, dims } = ortApi().tensorType(value);
-  const dtype = dtypeOfElement(elementType);
-  if (!dtype) throw new Error(`ONNX Runtime returned a tensor of element type ${elementType}, which multisiam does not support (supported: ${Object.keys(ELEMENT_TYPE).join(', ')})`);
-  return { dtype, dims };
+  return { dtype: dtypeFromOnnx(elementType), dims };
 }
 
 export function releaseValue(value: ValueHandle): void {
