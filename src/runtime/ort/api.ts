@@ -128,7 +128,7 @@ export class OrtApi {
   readonly allocator: AllocatorHandle;
 
   constructor(table: bigint) {
-    const slots = koffi.decode(table, 'void *', 425) as bigint[];
+    const slots = koffi.decode(table, 'void *', Math.max(...Object.values(SLOTS).map(([slot]) => slot)) + 1) as bigint[];
     this.fn = Object.fromEntries(
       Object.entries(SLOTS).map(([name, [slot, proto]]) => [name, koffi.decode(slots[slot]!, koffi.proto(proto)) as NativeFunction]),
     ) as Record<SlotName, NativeFunction>;
