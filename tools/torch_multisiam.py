@@ -3,7 +3,7 @@
 
 Run with Debian's PyTorch 1.13 / torchvision 0.14:
 
-    /usr/bin/python3 tools/torch_multisiam.py IN.safetensors CONFIG.json OUT.safetensors [--float32]
+    /usr/bin/python3 tools/torch_multisiam.py IN.safetensors CONFIG.json OUT.safetensors [--float32] [--normalised-views] [--perturb-views]
     /usr/bin/python3 tools/torch_multisiam.py --selftest
 
 IN.safetensors
@@ -28,6 +28,10 @@ OUT.safetensors (all float32)
 
 Precision: parameters and inputs are promoted to float64 and everything (forward and autograd
 backward) runs in float64; results are cast to float32 when written. `--float32` runs in float32.
+`--normalised-views` takes `view1`, `view2` as already normalised images (for a cross-check that
+feeds both sides the exact float32 inputs the graphs compute from the uint8 views).
+`--perturb-views` multiplies every view pixel by 1 ± 2⁻²³ (one float32 ulp, seeded random signs)
+before computing: how much each gradient moves then is its float32 noise floor.
 
 What is computed (one training step, online side; targets are given and carry no gradient):
   * each view is its own forward pass in training mode (BN over that view's B images only; both views
@@ -361,9 +365,17 @@ def compute_loss(net, cfg, d, keep=None):
     return loss, lg, ld
 
 
-def data_tensors(tensors, cfg, dtype):
-    """The data inputs in the compute dtype, the views normalised from 0..255 as the graphs do."""
+def data_tensors(tensors, cfg, dtype, normalise=True, perturb=False):
+    """The data inputs in the compute dtype, the views normalised from 0..255 as the graphs do
+    (and moved by one float32 ulp with `perturb`)."""
     data = {k: tensors[k].to(dtype) for k in DATA_NAMES if k in tensors}
+    if perturb:
+        gen = torch.Generator().manual_seed(0)
+        for v in ('view1', 'view2'):
+            sign = torch.randint(0, 2, data[v].shape, generator=gen).to(dtype) * 2 - 1
+            data[v] = data[v] * (1 + sign * 2.0 ** -23)
+    if not normalise:
+        return data
     mean = torch.tensor(cfg.mean, dtype=dtype).view(1, 3, 1, 1)
     std = torch.tensor(cfg.std, dtype=dtype).view(1, 3, 1, 1)
     for v in ('view1', 'view2'):
@@ -371,7 +383,7 @@ def data_tensors(tensors, cfg, dtype):
     return data
 
 
-def run(tensors, cfg, dtype=torch.float64):
+def run(tensors, cfg, dtype=torch.float64, normalise=True, perturb=False):
     present_dense = any(k.startswith(('dense_projector.', 'dense_predictor.')) for k in tensors)
     net = build(cfg, with_dense=cfg.dense or present_dense)
     load_params(net, tensors, dtype)
@@ -385,7 +397,7 @@ def run(tensors, cfg, dtype=torch.float64):
     lacking = [k for k in need if k not in tensors]
     if lacking:
         raise SystemExit(f'torch_multisiam: IN lacks input tensors {lacking}')
-    data = data_tensors(tensors, cfg, dtype)
+    data = data_tensors(tensors, cfg, dtype, normalise, perturb)
     B = data['view1'].shape[0]
     if cfg.batch_size and cfg.batch_size != B:
         print(f'torch_multisiam: note: train.batch_size = {cfg.batch_size} but the views hold {B} images; using {B}',
@@ -713,16 +725,16 @@ def bilinear(m, y, x):
 def main(argv):
     if argv == ['--selftest']:
         sys.exit(0 if selftest() else 1)
-    dtype = torch.float64
-    if '--float32' in argv:
-        argv = [a for a in argv if a != '--float32']
-        dtype = torch.float32
+    dtype = torch.float32 if '--float32' in argv else torch.float64
+    normalise = '--normalised-views' not in argv
+    perturb = '--perturb-views' in argv
+    argv = [a for a in argv if a not in ('--float32', '--normalised-views', '--perturb-views')]
     if len(argv) != 3:
         raise SystemExit(__doc__)
     tensors, _ = torch_safetensors.load(argv[0])
     with open(argv[1]) as f:
         cfg = Cfg(json.load(f))
-    out = run(tensors, cfg, dtype)
+    out = run(tensors, cfg, dtype, normalise, perturb)
     torch_safetensors.save(argv[2], out, {'producer': 'tools/torch_multisiam.py', 'compute_dtype': str(dtype)})
     print(f'torch_multisiam: {cfg.method}/{cfg.framework}/{cfg.alignment}/{cfg.dense_target} '
           f'loss={out["loss"].item():.6f} global={out["loss_global"].item():.6f} dense={out["loss_dense"].item():.6f} '

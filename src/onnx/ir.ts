@@ -179,7 +179,7 @@ export class Graph {
     this.owns(buffer, 'updateBuffer');
     this.owns(next, 'updateBuffer');
     const input = this.inputs.find((i) => i.value === buffer);
-    if (!input || (input.role !== 'buffer' && input.role !== 'queue')) throw new GraphError(`updateBuffer: '${buffer.name}' is not a buffer or queue input of graph '${this.name}'`);
+    if (!input || (input.role !== 'buffer' && input.role !== 'queue')) throw new GraphError(`updateBuffer: '${buffer.name}' is not a buffer input of graph '${this.name}' (only buffers and queues are updated)`);
     if (next.dtype !== buffer.dtype || next.shape.length !== buffer.shape.length || next.shape.some((d, i) => d !== buffer.shape[i])) {
       throw new GraphError(`updateBuffer: '${buffer.name}' is ${buffer}, its update ${next} differs in shape or dtype`);
     }

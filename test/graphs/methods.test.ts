@@ -4,9 +4,16 @@
  * inputs. The PyTorch side gets the crop boxes and computes ΔC and the RoI boxes itself, so the
  * TypeScript alignment inputs are checked too.
  *
- * Error measure per gradient tensor: max|ours − torch| / max(max|torch|, 1e-2·s), where s is the
- * largest |gradient| of any parameter; the floor keeps gradients that are zero in theory (biases
- * before a BN) from turning float32 noise into a large ratio. Loss terms: |ours − torch| / |torch|.
+ * Both sides start from the same bits: the reference gets the views exactly as the graph
+ * normalises them in float32 (the uint8 views are checked in graphs/step.test.ts).
+ *
+ * Error measure per gradient tensor: ‖ours − torch‖ / ‖torch‖ in L2 (see compareWithTorch), and
+ * over all of them together. Tolerance 1e-3, or 10× the tensor's float32 noise floor where that
+ * is higher: the larger of PyTorch's own float32 error and how far the float64 gradient moves when
+ * the input pixels move by one float32 ulp. Some tensors are that ill-conditioned (batch-norm
+ * backward in the dense heads; max-pool windows whose maxima differ by less than float32 rounding,
+ * which the scenes' uint8 views make common), and every float32 implementation lands anywhere
+ * inside that floor. Loss terms: |ours − torch| / |torch| ≤ 1e-3.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,15 +83,12 @@ function parameters(graph: ReturnType<typeof buildBundleGraphs>['grad'], rng: Rn
  * random targets and queues; the boxes go to PyTorch, their alignment inputs to our graph.
  */
 async function dataInputs(cfg: MultiSiamConfig, rng: Rng): Promise<{ ours: Map<string, TensorData>; boxes: Map<string, Float32Array> }> {
-  const loader = new PairLoader({ data: await parseDataArg('synthetic:64'), pair: pairOptionsFor(cfg), batchSize: cfg.train.batch_size, seed: 3, workers: 0, prefetch: 1 });
+  // Every variant gets the same IoU-gated crops, so the variants differ only in their graphs.
+  const pair = { ...pairOptionsFor(cfg), iouThreshold: 0.5, iouMaxTries: 20 };
+  const loader = new PairLoader({ data: await parseDataArg('synthetic:64'), pair, batchSize: cfg.train.batch_size, seed: 3, workers: 0, prefetch: 1 });
   const { batch } = await loader.next();
   await loader.close();
   const ours = new Map(Object.entries(batchFeeds(batch)));
-  // Random pixels instead of the scenes' views: flat colour regions quantised to uint8 make max-pool
-  // windows tie exactly, and which element a tie picks is then decided by rounding, so even
-  // PyTorch's own float32 run drifts 2e-3 from float64 there. The boxes (and so the alignment
-  // inputs) stay the pipeline's.
-  for (const v of ['view1', 'view2']) ours.set(v, Uint8Array.from({ length: ours.get(v)!.length }, () => Math.floor(rng.uniform(0, 256))));
   const b = cfg.train.batch_size;
   const { h, w } = featureMapSize(cfg);
   const s = cfg.data.roi_size;
@@ -105,6 +109,17 @@ async function dataInputs(cfg: MultiSiamConfig, rng: Rng): Promise<{ ours: Map<s
 }
 
 
+/** uint8 views normalised as declareViews does in float32: (x − 255·mean)·(1/(255·std)), each op rounded. */
+function normalisedAsGraph(view: Uint8Array, cfg: MultiSiamConfig): Float32Array {
+  const n = cfg.data.image_size ** 2;
+  const offset = cfg.data.mean.map((m) => Math.fround(255 * m));
+  const scale = cfg.data.std.map((d) => Math.fround(1 / (255 * d)));
+  return Float32Array.from(view, (x, i) => {
+    const c = Math.floor(i / n) % 3;
+    return Math.fround(Math.fround(x - offset[c]!) * scale[c]!);
+  });
+}
+
 /** Shapes of the data tensors sent to PyTorch. */
 function dataShape(cfg: MultiSiamConfig, name: string): number[] {
   const b = cfg.train.batch_size;
@@ -123,16 +138,18 @@ interface TensorError {
   readonly name: string;
   /** ‖ours − float64 reference‖ / ‖reference‖ (absolute, scaled, for gradients that are zero in theory). */
   readonly ours: number;
-  /** The same measure for PyTorch's own float32 run: the float32 noise floor of this tensor. */
-  readonly torch32: number;
+  /** The float32 noise floor of this tensor: PyTorch's own float32 error, or the move under a one-ulp input change. */
+  readonly floor: number;
 }
 
 /**
  * Loss terms: max relative error. Gradients: the L2 relative error of each tensor and over all of
- * them together, against PyTorch in float64. A tensor whose reference norm is below 1e-4 of the
- * largest (a bias right before a BN, zero in theory) is measured against 1e-4 of the largest norm.
+ * them together, against PyTorch in float64, with each one's float32 noise floor (the larger of
+ * PyTorch's float32 run and the float64 run on inputs moved by one ulp, measured the same way). A
+ * tensor whose reference norm is below 1e-4 of the largest (a bias right before a BN, zero in
+ * theory) is measured against 1e-4 of the largest norm.
  */
-function compareWithTorch(ours: Map<string, Float32Array>, reference: TensorMap, torch32: TensorMap) {
+function compareWithTorch(ours: Map<string, Float32Array>, reference: TensorMap, torch32: TensorMap, moved: TensorMap) {
   const loss = Math.max(...[...ours.keys()].filter((k) => k.startsWith('loss')).map((k) => {
     const ref = Number(reference.get(k)!.data[0]);
     return Math.abs(ours.get(k)![0]! - ref) / Math.max(Math.abs(ref), 1e-6);
@@ -143,21 +160,23 @@ function compareWithTorch(ours: Map<string, Float32Array>, reference: TensorMap,
     for (let i = 0; i < a.length; i++) s += (a[i]! - (b ? b[i]! : 0)) ** 2;
     return Math.sqrt(s);
   };
-  const refOf = (k: string) => reference.get(k)!.data as Float32Array;
-  const largest = Math.max(...names.map((k) => norm(refOf(k))));
-  let diff2 = 0;
-  let ref2 = 0;
-  let diff32 = 0;
+  const of = (m: TensorMap, k: string) => m.get(k)!.data as Float32Array;
+  const largest = Math.max(...names.map((k) => norm(of(reference, k))));
+  const sums = { ours: 0, torch32: 0, moved: 0, ref: 0 };
   const tensors: TensorError[] = names.map((k) => {
-    const ref = refOf(k);
+    const ref = of(reference, k);
     const scale = Math.max(norm(ref), 1e-4 * largest);
-    diff2 += norm(ours.get(k)!, ref) ** 2;
-    diff32 += norm(torch32.get(k)!.data as Float32Array, ref) ** 2;
-    ref2 += norm(ref) ** 2;
-    return { name: k, ours: norm(ours.get(k)!, ref) / scale, torch32: norm(torch32.get(k)!.data as Float32Array, ref) / scale };
+    const d = { ours: norm(ours.get(k)!, ref), torch32: norm(of(torch32, k), ref), moved: norm(of(moved, k), ref) };
+    sums.ours += d.ours ** 2;
+    sums.torch32 += d.torch32 ** 2;
+    sums.moved += d.moved ** 2;
+    sums.ref += norm(ref) ** 2;
+    return { name: k, ours: d.ours / scale, floor: Math.max(d.torch32, d.moved) / scale };
   });
   const worst = tensors.reduce((a, b) => (b.ours > a.ours ? b : a));
-  return { loss, count: names.length, global: Math.sqrt(diff2 / ref2), global32: Math.sqrt(diff32 / ref2), tensors, worst };
+  const global = Math.sqrt(sums.ours / sums.ref);
+  const globalFloor = Math.sqrt(Math.max(sums.torch32, sums.moved) / sums.ref);
+  return { loss, count: names.length, global, globalFloor, tensors, worst };
 }
 
 for (const variant of VARIANTS) {
@@ -194,29 +213,34 @@ for (const variant of VARIANTS) {
         const data = params.get(i.value.name);
         if (data) tensors.set(i.value.name, f32(data, [...i.value.shape]));
       }
-      // The uint8 views go as their 0..255 values; the reference normalises them as the graphs do.
+      // The reference gets the views exactly as the graph normalises them in float32: the
+      // gradients are sensitive enough to a one-ulp change of the input (max-pool ties in the scenes'
+      // flat regions) that both sides must start from the same bits. The normalisation itself is
+      // checked in graphs/step.test.ts.
       for (const [name, data] of [...ours, ...boxes]) {
-        if (!['offset12', 'roi_pos1', 'roi_pos2', 'box1', 'box2'].includes(name)) tensors.set(name, f32(Float32Array.from(data as ArrayLike<number>), dataShape(cfg, name)));
+        if (['offset12', 'roi_pos1', 'roi_pos2', 'box1', 'box2'].includes(name)) continue;
+        const values = name.startsWith('view') ? normalisedAsGraph(data as Uint8Array, cfg) : Float32Array.from(data as ArrayLike<number>);
+        tensors.set(name, f32(values, dataShape(cfg, name)));
       }
       writeSafetensors(join(dir, 'in.safetensors'), tensors);
       writeFileSync(join(dir, 'config.json'), JSON.stringify(cfg));
       const run = (precision: string[]): TensorMap => {
         const out = join(dir, `out${precision.join('')}.safetensors`);
-        runTool('torch_multisiam.py', [join(dir, 'in.safetensors'), join(dir, 'config.json'), out, ...precision]);
+        runTool('torch_multisiam.py', [join(dir, 'in.safetensors'), join(dir, 'config.json'), out, '--normalised-views', ...precision]);
         return readSafetensors(out).tensors;
       };
       const reference = run([]);
       const torch32 = run(['--float32']);
+      const moved = run(['--perturb-views']);
       const ourTensors = new Map(Object.entries(result).map(([k, t]) => [k, t.data as Float32Array]));
-      const report = compareWithTorch(ourTensors, reference, torch32);
-      console.log(`    ${variant.name}: loss rel err ${report.loss.toExponential(1)}, gradients: ${report.count} tensors, L2 rel err over all ${report.global.toExponential(2)} (PyTorch float32: ${report.global32.toExponential(2)}), worst tensor ${report.worst.name} ${report.worst.ours.toExponential(2)} (PyTorch float32: ${report.worst.torch32.toExponential(2)})`);
+      const report = compareWithTorch(ourTensors, reference, torch32, moved);
+      console.log(`    ${variant.name}: loss rel err ${report.loss.toExponential(1)}, gradients: ${report.count} tensors, L2 rel err over all ${report.global.toExponential(2)} (float32 floor ${report.globalFloor.toExponential(2)}), worst tensor ${report.worst.name} ${report.worst.ours.toExponential(2)} (floor ${report.worst.floor.toExponential(2)})`);
       assert.ok(report.loss <= 1e-3, `loss terms differ from PyTorch by ${report.loss} (relative)`);
-      assert.ok(report.global <= 1e-3, `gradients differ from PyTorch by ${report.global} (L2 relative over all parameters)`);
+      const globalBound = Math.max(1e-3, 10 * report.globalFloor);
+      assert.ok(report.global <= globalBound, `gradients differ from PyTorch by ${report.global} (L2 relative over all parameters) > ${globalBound.toExponential(2)}`);
       for (const t of report.tensors) {
-        // Where PyTorch's own float32 run is off by more than the tolerance (ill-conditioned
-        // batch-norm backward in the dense heads), we must be within 10× of its error.
-        const bound = Math.max(1e-3, 10 * t.torch32);
-        assert.ok(t.ours <= bound, `gradient ${t.name}: relative error ${t.ours.toExponential(2)} > ${bound.toExponential(2)} (PyTorch float32 vs float64: ${t.torch32.toExponential(2)})`);
+        const bound = Math.max(1e-3, 10 * t.floor);
+        assert.ok(t.ours <= bound, `gradient ${t.name}: relative error ${t.ours.toExponential(2)} > ${bound.toExponential(2)} (float32 noise floor ${t.floor.toExponential(2)})`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
