@@ -1,9 +1,16 @@
 /**
  * Procedural multi-instance street scenes (SPEC §4's training-must-learn check): a sky/building/
- * sidewalk/road background in one-point perspective and several object instances of several classes,
+ * sidewalk/road background in one-point perspective and 8–16 object instances of several classes,
  * drawn far to near (painter's order, so near objects occlude far ones), each with its own colour,
- * texture and size. Every scene is a pure function of (seed, index) and comes with a per-pixel class
- * mask whose ids are the positions in SYNTHETIC_CLASSES.
+ * texture and size. Size follows depth, so one scene holds the same class at several scales. Every
+ * scene is a pure function of (seed, index) and comes with a per-pixel class mask whose ids are the
+ * positions in SYNTHETIC_CLASSES, and with its instances' visible areas and boxes.
+ *
+ * The paper's question (does a dense, multi-instance objective beat a global one?) only has an
+ * answer on images where one global vector cannot describe the scene, so every scene draws two
+ * cars, a pedestrian, a tree and a sign before its random objects. Occlusion can hide some of them;
+ * test/data/synthetic.test.ts states the minimum that stays visible (classes, object instances, object
+ * classes, cars, and the spread of their sizes within a scene).
  */
 import { Rng, mix32 } from './rng.js';
 
@@ -14,6 +21,16 @@ export const SYNTHETIC_CLASSES = [
 export type SyntheticClass = (typeof SYNTHETIC_CLASSES)[number];
 const id = (name: SyntheticClass): number => SYNTHETIC_CLASSES.indexOf(name);
 
+/** One instance as it shows in the picture: what occluders left of it. */
+export interface SyntheticInstance {
+  /** Class id (SYNTHETIC_CLASSES). */
+  cls: number;
+  /** Visible pixels. */
+  pixels: number;
+  /** Bounding box of the visible pixels: x0, y0 inclusive, x1, y1 exclusive. */
+  box: [number, number, number, number];
+}
+
 export interface SyntheticScene {
   width: number;
   height: number;
@@ -21,6 +38,11 @@ export interface SyntheticScene {
   rgb: Uint8Array;
   /** H×W class ids (SYNTHETIC_CLASSES). */
   mask: Uint8Array;
+  /**
+   * Every instance with a visible pixel, in drawing order: the sky, each building, the ground, the
+   * road (with its markings), then each object's parts by class (a sign is a pole and a sign face).
+   */
+  instances: SyntheticInstance[];
 }
 
 type Rgb = [number, number, number];
@@ -43,6 +65,18 @@ interface Canvas {
   h: number;
   rgb: Uint8ClampedArray;
   mask: Uint8Array;
+  /** Per pixel, object · CLASS_SLOTS + class: one id per (object, class) without a lookup table. */
+  instance: Uint16Array;
+  /** The object being drawn (0 = nothing drawn yet); `nextObject` starts the next one. */
+  object: number;
+}
+
+/** Class slots per object in instance ids (classes < 16), which leaves room for 4095 objects. */
+const CLASS_SLOTS = 16;
+
+function nextObject(c: Canvas): void {
+  c.object++;
+  if (c.object * CLASS_SLOTS >= 65536) throw new RangeError(`synthetic scene: more than ${65536 / CLASS_SLOTS - 1} objects`);
 }
 
 /** 256×256 white-noise values in [0, 1): per-pixel grain and the noise texture look them up by (x, y, salt). */
@@ -89,6 +123,7 @@ function fillRow(c: Canvas, y: number, xa: number, xb: number, p: Paint, cls: nu
     rgb[o + 2] = ab + db * tx + g;
   }
   c.mask.fill(cls, y * c.w + xa, y * c.w + xb);
+  c.instance.fill(c.object * CLASS_SLOTS + cls, y * c.w + xa, y * c.w + xb);
 }
 
 /** Scratch row of texture values (scenes are drawn one at a time per thread). */
@@ -152,15 +187,30 @@ export interface SyntheticOptions {
 
 export const DEFAULT_SYNTHETIC_SIZE: SyntheticOptions = { width: 256, height: 256 };
 
+/** The object kinds, and the odds of each among the objects drawn after the required ones. */
+type Kind = 'car' | 'pedestrian' | 'cyclist' | 'tree' | 'sign';
+const REQUIRED: readonly Kind[] = ['car', 'car', 'pedestrian', 'tree', 'sign'];
+const ODDS: readonly (readonly [Kind, number])[] = [['car', 0.3], ['pedestrian', 0.25], ['cyclist', 0.15], ['tree', 0.15], ['sign', 0.15]];
+
+function randomKind(r: Rng): Kind {
+  let u = r.next();
+  for (const [kind, p] of ODDS) {
+    if (u < p) return kind;
+    u -= p;
+  }
+  return ODDS[ODDS.length - 1]![0];
+}
+
 /** Draws scene `index` of the dataset with seed `seed`. */
 export function drawScene(seed: number, index: number, size: SyntheticOptions = DEFAULT_SYNTHETIC_SIZE): SyntheticScene {
   const { width: w, height: h } = size;
-  const c: Canvas = { w, h, rgb: new Uint8ClampedArray(w * h * 3), mask: new Uint8Array(w * h) };
+  const c: Canvas = { w, h, rgb: new Uint8ClampedArray(w * h * 3), mask: new Uint8Array(w * h), instance: new Uint16Array(w * h), object: 0 };
   if (ROW_T.length < w) ROW_T = new Float32Array(w);
   const r = Rng.fromSeed(seed).fork(index);
   const horizon = h * r.uniform(0.3, 0.5);
   const vx = w * r.uniform(0.3, 0.7);
 
+  nextObject(c);
   const skyTop = colour(r, 60, 200);
   const skyLow = shade(skyTop, r.uniform(1.1, 1.5));
   for (let y = 0; y < Math.ceil(horizon); y++) {
@@ -174,13 +224,16 @@ export function drawScene(seed: number, index: number, size: SyntheticOptions = 
     const bw = w * r.uniform(0.08, 0.3);
     if (r.next() < 0.85) {
       const top = horizon - h * r.uniform(0.05, 0.35);
+      nextObject(c);
       rect(c, x, top, x + bw, horizon + 1, paint(r, colour(r, 60, 200), ['checker', 'stripes', 'noise'], bw), id('building'));
     }
     x += bw + (r.next() < 0.2 ? w * r.uniform(0.02, 0.1) : 0);
   }
 
+  nextObject(c);
   const ground = paint(r, colour(r, 110, 190), ['checker', 'noise', 'solid'], w * 0.3);
   rect(c, 0, horizon, w, h, ground, id('sidewalk'));
+  nextObject(c);
   const roadTop = w * r.uniform(0.01, 0.04);
   const roadBottom = w * r.uniform(0.3, 0.6);
   const roadPaint = paint(r, colour(r, 50, 110), ['noise', 'solid'], w * 0.1);
@@ -195,26 +248,52 @@ export function drawScene(seed: number, index: number, size: SyntheticOptions = 
   }
 
   const roadHalf = (y: number): number => roadTop + ((roadBottom - roadTop) * (y - horizon)) / (h - horizon);
-  const count = 5 + r.int(8);
-  const objects = Array.from({ length: count }, () => ({ base: horizon + (h * 1.05 - horizon) * r.uniform(0.05, 1), kind: r.next(), r: r.fork(r.nextU32()) }));
+  const kinds = [...REQUIRED];
+  for (let n = 8 + r.int(9); kinds.length < n; ) kinds.push(randomKind(r));
+  const objects = kinds.map((kind) => ({ base: horizon + (h * 1.05 - horizon) * r.uniform(0.05, 1), kind, r: r.fork(r.nextU32()) }));
   objects.sort((a, b) => a.base - b.base);
   for (const o of objects) {
+    nextObject(c);
     const depth = (o.base - horizon) / (h - horizon);
     const unit = h * (0.03 + 0.32 * depth);
-    if (o.kind < 0.35) {
+    if (o.kind === 'car') {
       const x = vx + roadHalf(o.base) * o.r.uniform(-0.9, 0.9);
       drawCar(c, o.r, x, o.base, unit);
     } else {
       const side = o.r.next() < 0.5 ? -1 : 1;
       // Beside the road, but pulled back into the picture when perspective would put it outside.
       const x = Math.min(w * 0.97, Math.max(w * 0.03, vx + side * (roadHalf(o.base) + unit * o.r.uniform(0.1, 1.2))));
-      if (o.kind < 0.55) drawPedestrian(c, o.r, x, o.base, unit);
-      else if (o.kind < 0.7) drawCyclist(c, o.r, vx + roadHalf(o.base) * side * o.r.uniform(0.6, 1.0), o.base, unit);
-      else if (o.kind < 0.85) drawTree(c, o.r, x, o.base, unit);
+      if (o.kind === 'pedestrian') drawPedestrian(c, o.r, x, o.base, unit);
+      else if (o.kind === 'cyclist') drawCyclist(c, o.r, vx + roadHalf(o.base) * side * o.r.uniform(0.6, 1.0), o.base, unit);
+      else if (o.kind === 'tree') drawTree(c, o.r, x, o.base, unit);
       else drawSign(c, o.r, x, o.base, unit);
     }
   }
-  return { width: w, height: h, rgb: new Uint8Array(c.rgb.buffer), mask: c.mask };
+  return { width: w, height: h, rgb: new Uint8Array(c.rgb.buffer), mask: c.mask, instances: visibleInstances(c) };
+}
+
+/** Area and box of every (object, class) id left in the picture, in id order (drawing order). */
+function visibleInstances(c: Canvas): SyntheticInstance[] {
+  const n = (c.object + 1) * CLASS_SLOTS;
+  const pixels = new Uint32Array(n);
+  const box = new Int32Array(4 * n);
+  for (let i = 0; i < n; i++) box.set([c.w, c.h, 0, 0], 4 * i);
+  for (let y = 0, p = 0; y < c.h; y++) {
+    for (let x = 0; x < c.w; x++, p++) {
+      const k = c.instance[p]!;
+      pixels[k]!++;
+      const b = 4 * k;
+      if (x < box[b]!) box[b] = x;
+      if (y < box[b + 1]!) box[b + 1] = y;
+      if (x >= box[b + 2]!) box[b + 2] = x + 1;
+      if (y >= box[b + 3]!) box[b + 3] = y + 1;
+    }
+  }
+  const out: SyntheticInstance[] = [];
+  for (let k = 0; k < n; k++) {
+    if (pixels[k]! > 0) out.push({ cls: k % CLASS_SLOTS, pixels: pixels[k]!, box: [box[4 * k]!, box[4 * k + 1]!, box[4 * k + 2]!, box[4 * k + 3]!] });
+  }
+  return out;
 }
 
 function drawCar(c: Canvas, r: Rng, x: number, base: number, u: number): void {
