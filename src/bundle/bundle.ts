@@ -16,7 +16,7 @@ import type { MultiSiamConfig } from '../config/schema.js';
 import { Rng } from '../data/rng.js';
 import { NAMES, NEXT_PREFIX } from '../graphs/io.js';
 import type { TargetLink } from '../methods/method.js';
-import type { GradOptions } from '../onnx/autodiff.js';
+import { CPU_POLICY, type DevicePolicy } from '../onnx/policy.js';
 import { shapeSize } from '../onnx/dtype.js';
 import type { Graph, Init, InputMeaning, InputRole, ParamGroup } from '../onnx/ir.js';
 import { type ValueDescription, writeModel } from '../onnx/serialize.js';
@@ -94,14 +94,15 @@ export interface BuildReport {
 }
 
 export interface WriteBundleOptions {
-  /** The policy's name, recorded in the manifest, and its gradient formulations. */
-  readonly policy?: { readonly name: string; readonly grad: GradOptions };
+  /** Gradient formulations for the device the bundle will run on (recorded in the manifest); the CPU's by default. */
+  readonly policy?: DevicePolicy;
 }
 
 /** Builds the graphs for `cfg` and writes the bundle into `outDir` (replacing it atomically). */
 export function writeBundle(cfg: MultiSiamConfig, outDir: string, options: WriteBundleOptions = {}): BuildReport {
   const started = Date.now();
-  const graphs = buildBundleGraphs(cfg, options.policy ? { grad: options.policy.grad } : {});
+  const policy = options.policy ?? CPU_POLICY;
+  const graphs = buildBundleGraphs(cfg, { policy });
   const dir = resolve(outDir);
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
@@ -130,7 +131,7 @@ export function writeBundle(cfg: MultiSiamConfig, outDir: string, options: Write
         outputs: written.outputs.map((o) => ({ ...o, role: outputRole(o.name, graph) })),
       };
     }
-    const manifest = manifestFor(cfg, graphs, described, options.policy?.name ?? 'cpu');
+    const manifest = manifestFor(cfg, graphs, described, policy.name);
     writeFileSync(join(tmp, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
     files.push({ file: MANIFEST_FILE, bytes: statSync(join(tmp, MANIFEST_FILE)).size });
     writeSafetensors(join(tmp, PARAMS_FILE), initialTensors(manifest, cfg.train.seed), { format: BUNDLE_FORMAT, method: manifest.method });

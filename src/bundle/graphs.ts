@@ -13,9 +13,10 @@ import { NAMES } from '../graphs/io.js';
 import { type TrainStep, assembleGradGraph, assembleTrainStep } from '../graphs/optimizers.js';
 import { resnet } from '../graphs/resnet.js';
 import { appendFiniteCheck, appendTargetUpdate } from '../graphs/step.js';
-import { type Method, type TargetLink } from '../methods/method.js';
+import { kmeansTargets } from '../graphs/kmeans.js';
+import type { Method, TargetLink } from '../methods/method.js';
 import { methodFor } from '../methods/index.js';
-import type { GradOptions } from '../onnx/autodiff.js';
+import type { DevicePolicy } from '../onnx/policy.js';
 import { Graph, type Value } from '../onnx/ir.js';
 import { reduceMean } from '../onnx/ops/ReduceMean.js';
 
@@ -31,8 +32,8 @@ export interface BundleGraphs {
 }
 
 export interface BuildOptions {
-  /** Gradient formulations (device policy); the CPU policy by default. */
-  readonly grad?: GradOptions;
+  /** Gradient formulations for the device the bundle will run on; the CPU's by default. */
+  readonly policy?: DevicePolicy;
 }
 
 /** Marks the loss terms as outputs `loss_<term>`. */
@@ -50,7 +51,7 @@ export function buildBundleGraphs(cfg: MultiSiamConfig, options: BuildOptions = 
     kind: cfg.optim.name,
     momentum: cfg.optim.momentum,
     trustCoefficient: cfg.optim.trust_coefficient,
-    ...(options.grad ? { grad: options.grad } : {}),
+    ...(options.policy ? { grad: { policy: options.policy } } : {}),
   });
   appendTargetUpdate(trainStep, method.onlineOnly(cfg));
   appendFiniteCheck(trainStep);
@@ -58,12 +59,27 @@ export function buildBundleGraphs(cfg: MultiSiamConfig, options: BuildOptions = 
   const grad = new Graph('grad');
   const gradLoss = method.online(grad, cfg);
   outputTerms(grad, gradLoss.terms);
-  assembleGradGraph(grad, gradLoss.total, options.grad ? { grad: options.grad } : {});
+  assembleGradGraph(grad, gradLoss.total, options.policy ? { grad: { policy: options.policy } } : {});
 
   const targetForward = new Graph('target_forward');
-  for (const [name, value] of Object.entries(method.target(targetForward, cfg))) targetForward.output(name, value);
+  const targetOutputs = method.target(targetForward, cfg);
+  for (const [name, value] of Object.entries(targetOutputs)) targetForward.output(name, value);
+  const links = method.targets(cfg).map((link) => inGraphKMeans(targetForward, targetOutputs, link, cfg.train.batch_size));
 
-  return { method, trainStep, grad, targetForward, backbone: buildBackbone(cfg), step, links: method.targets(cfg) };
+  return { method, trainStep, grad, targetForward, backbone: buildBackbone(cfg), step, links };
+}
+
+/**
+ * For a K-means link with the `graph` backend: appends the K-means to the target forward, which then
+ * outputs the targets under the train-step input's name and takes the seeding uniforms as an input
+ * (src/graphs/kmeans.ts); the link now copies that output. Other links pass through.
+ */
+function inGraphKMeans(g: Graph, outputs: Readonly<Record<string, Value>>, link: TargetLink, batch: number): TargetLink {
+  if (link.transform.kind !== 'kmeans' || link.transform.backend !== 'graph') return link;
+  const { k, iters } = link.transform;
+  const uniforms = g.input(NAMES.kmeansUniforms(link.input), 'float32', [batch, k], 'data', { kind: 'kmeans_uniforms', link: link.input, per_image: k });
+  g.output(link.input, kmeansTargets(outputs[link.output]!, uniforms, { k, iters }));
+  return { ...link, output: link.input };
 }
 
 /** The backbone alone, BN on running statistics: `image` (B, 3, H, W) normalised floats → `features`, `pooled`. */

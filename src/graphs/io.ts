@@ -37,6 +37,8 @@ export const NAMES = {
   targetDense: (v: ViewIndex) => `target_dense${v}`,
   /** Rows of `queue` that this step's keys overwrite. */
   queueRows: (queue: string) => `${queue}.rows`,
+  /** The uniforms (B, k) seeding the in-graph K-means that makes train-step input `input`. */
+  kmeansUniforms: (input: string) => `${input}.kmeans_u`,
   lr: 'lr',
   weightDecay: 'weight_decay',
   /** τ of target ← τ·target + (1 − τ)·online. */

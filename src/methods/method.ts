@@ -25,17 +25,21 @@ export interface LossTerms {
   readonly terms: Readonly<Record<string, Value>>;
 }
 
+/** Where per-image K-means runs: on the host between the graphs, or inside the target forward. */
+export type KMeansBackend = 'ts' | 'graph';
+
 /**
  * How a train-step data input is made from a target-forward output: `copy` feeds it as it is
  * (projections z'), `kmeans` feeds per-image cosine K-means centroids of a (B, C, h, w) map (SPEC
- * §2.6), computed on the host or in the graph (`kmeans.backend`).
+ * §2.6), computed on the host (`ts`) or by the target forward itself (`graph`, which then outputs
+ * the targets under the link's input name and reads the seeding uniforms as an input).
  */
 export interface TargetLink {
   /** The train-step input (e.g. `target_dense1`). */
   readonly input: string;
-  /** The target-forward output it comes from (e.g. `dense2`). */
+  /** The target-forward output it comes from (e.g. `dense2`; for `graph` K-means, the targets themselves). */
   readonly output: string;
-  readonly transform: { readonly kind: 'copy' } | { readonly kind: 'kmeans'; readonly k: number; readonly iters: number };
+  readonly transform: { readonly kind: 'copy' } | { readonly kind: 'kmeans'; readonly k: number; readonly iters: number; readonly backend: KMeansBackend };
 }
 
 /** The target network's momentum τ per step: cosine from `base` to 1 (BYOL), or constant (MoCo). */

@@ -31,7 +31,9 @@ import { concat } from '../onnx/ops/Concat.js';
 import { neg } from '../onnx/ops/Neg.js';
 import { reduceMean } from '../onnx/ops/ReduceMean.js';
 import { reshape } from '../onnx/ops/Reshape.js';
-import { type LossTerms, type TargetLink, defineMethod, weighted } from './method.js';
+import { type KMeansBackend, type LossTerms, type TargetLink, defineMethod, weighted } from './method.js';
+
+const KMEANS_BACKENDS: readonly KMeansBackend[] = ['graph', 'ts'];
 
 export const ALIGNMENTS = ['offset', 'roi'] as const;
 export const DENSE_TARGETS = ['kmeans', 'features'] as const;
@@ -44,7 +46,7 @@ declare module '../config/schema.js' {
     readonly alignment: Alignment;
     readonly dense_target: DenseTarget;
     readonly attention: { readonly sim: Similarity; readonly gamma: number; readonly residual: boolean };
-    readonly kmeans: { readonly k: number; readonly iters: number };
+    readonly kmeans: { readonly k: number; readonly iters: number; readonly backend: KMeansBackend };
   }
   interface DataConfig {
     readonly iou_threshold: number;
@@ -75,6 +77,7 @@ const FIELDS = [
   bool('attention.residual', false, 'add q(x(i,j)) to the attention sum (supplement A5: off for offset alignment)'),
   int('kmeans.k', 4, AT_LEAST_1, 'clusters of the per-image cosine K-means on the aligned target map', { when: { dense_target: 'kmeans' } }),
   int('kmeans.iters', 10, AT_LEAST_1, 'K-means iterations after the seeded k-means++ initialisation', { when: { dense_target: 'kmeans' } }),
+  oneOf('kmeans.backend', KMEANS_BACKENDS, 'graph', "where K-means runs: 'graph' (inside the target forward, on the device: no map crosses to the host) or 'ts' (on the host between the graphs, float64); the same algorithm and seeds, equal up to float32 rounding", { when: { dense_target: 'kmeans' } }),
   float('loss.w_dense', 1, { min: 0 }, 'weight of the dense (2D) loss'),
 ];
 
@@ -224,7 +227,7 @@ function target(g: Graph, cfg: MultiSiamConfig): Record<string, Value> {
 }
 
 function targets(cfg: MultiSiamConfig): TargetLink[] {
-  const dense = cfg.dense_target === 'kmeans' ? ({ kind: 'kmeans', k: cfg.kmeans.k, iters: cfg.kmeans.iters } as const) : ({ kind: 'copy' } as const);
+  const dense = cfg.dense_target === 'kmeans' ? ({ kind: 'kmeans', k: cfg.kmeans.k, iters: cfg.kmeans.iters, backend: cfg.kmeans.backend } as const) : ({ kind: 'copy' } as const);
   return VIEWS.flatMap((v): TargetLink[] => [
     { input: NAMES.targetZ(v), output: `z${other(v)}`, transform: { kind: 'copy' } },
     { input: NAMES.targetDense(v), output: `dense${other(v)}`, transform: dense },
@@ -260,7 +263,7 @@ export const multisiam = defineMethod({
         : `projector ${hd.proj_hidden}→${hd.proj_dim}, predictor ${hd.pred_hidden}→${hd.proj_dim}, dense projector ${hd.dense_proj_hidden}→${hd.dense_proj_dim}, dense predictor ${hd.dense_pred_hidden}→${hd.dense_proj_dim}`,
       alignment: cfg.alignment === 'roi' ? `roi (${cfg.data.roi_size}×${cfg.data.roi_size} cells)` : `offset (ΔC appended, ${h}×${w} cells)`,
       attention: `${cfg.attention.sim}${cfg.attention.sim === 'cos-pow' ? `, γ ${cfg.attention.gamma}` : ''}, residual ${yesNo(cfg.attention.residual)}`,
-      dense_target: cfg.dense_target === 'kmeans' ? `kmeans (k ${cfg.kmeans.k}, ${cfg.kmeans.iters} iterations)` : 'features (w/o K-means)',
+      dense_target: cfg.dense_target === 'kmeans' ? `kmeans (k ${cfg.kmeans.k}, ${cfg.kmeans.iters} iterations, in the ${cfg.kmeans.backend === 'graph' ? 'graph' : 'host'})` : 'features (w/o K-means)',
       loss: moco
         ? `InfoNCE, w_global ${cfg.loss.w_global}, w_dense ${cfg.loss.w_dense}, τ ${cfg.moco.temperature}, queue ${cfg.moco.queue_size}`
         : `w_global ${cfg.loss.w_global}, w_dense ${cfg.loss.w_dense}`,

@@ -11,6 +11,7 @@ import { scalar } from './constant.js';
 import { formatShape, isFloat } from './dtype.js';
 import { GradError } from './errors.js';
 import type { Node, Value } from './ir.js';
+import { CPU_POLICY, type DevicePolicy } from './policy.js';
 import { descendants } from './reach.js';
 import { broadcastAxes, sameShape } from './shape.js';
 import { add } from './ops/Add.js';
@@ -21,6 +22,8 @@ import { reshape } from './ops/Reshape.js';
 export interface GradOptions {
   /** Cotangents of the outputs; defaults to 1 for each output, which must then be a scalar. */
   readonly seeds?: readonly Value[];
+  /** Gradient formulations for the device the graph will run on (policy.ts); the CPU's by default. */
+  readonly policy?: DevicePolicy;
 }
 
 /** Gradients of Σ outputs·seeds with respect to each of `wrt` (zeros where there is no path). */
@@ -50,7 +53,7 @@ export function grad(outputs: Value | readonly Value[], wrt: readonly Value[], o
     const needed = neededInputs(node, dependsOnWrt);
     if (!needed.some(Boolean)) continue;
     graph.inGradientOf(node, () => {
-      const results = runRule(node, gs, needed);
+      const results = runRule(node, gs, needed, options.policy ?? CPU_POLICY);
       node.inputs.forEach((input, i) => {
         const g = results[i];
         if (input && needed[i] && g) accumulate(cotangents, input, sumToShape(g, input, node, node.op.inputNameAt(i)));
@@ -72,12 +75,12 @@ function seedOne(output: Value): Value {
   return expand(scalar(output.graph, 1, output.dtype), output.shape);
 }
 
-function runRule(node: Node, gs: (Value | null)[], needed: readonly boolean[]): readonly (Value | null | undefined)[] {
+function runRule(node: Node, gs: (Value | null)[], needed: readonly boolean[], policy: DevicePolicy): readonly (Value | null | undefined)[] {
   const op = node.op;
   if (!op.hasVjp) throw new GradError(`${op.type} '${node.name}' has no VJP rule but a gradient flows through it`);
   const first = node.outputs[0]!;
   const g = gs[0] ?? zerosLike(first);
-  return op.runVjp({ x: node.inputs, y: node.outputs, g, gs, attrs: node.attrs, needed });
+  return op.runVjp({ x: node.inputs, y: node.outputs, g, gs, attrs: node.attrs, needed, policy });
 }
 
 /** Per position of the node's inputs: whether a gradient must be computed for it. */

@@ -48,7 +48,7 @@ export function tapKernel(graph: Graph, kh: number, kw: number, reversed = false
   return tensor(graph, data, [taps, 1, kh, kw]);
 }
 
-interface Geometry {
+export interface Geometry {
   readonly k: readonly [number, number];
   readonly s: readonly [number, number];
   readonly d: readonly [number, number];
@@ -60,20 +60,25 @@ interface Geometry {
   readonly flippable: boolean;
 }
 
-function geometry(a: ConvAttrs): Geometry {
+export function geometry(a: ConvAttrs): Geometry {
   const [k, s, d] = [[a.kernel_shape[0]!, a.kernel_shape[1]!], [a.strides[0]!, a.strides[1]!], [a.dilations[0]!, a.dilations[1]!]] as const;
   const p: Quad = [a.pads[0]!, a.pads[1]!, a.pads[2]!, a.pads[3]!];
   const flipPads: Quad = [d[0] * (k[0] - 1) - p[0], d[1] * (k[1] - 1) - p[1], d[0] * (k[0] - 1) - p[2], d[1] * (k[1] - 1) - p[3]];
   return { k, s, d, p, group: a.group, flipPads, flippable: s[0] === 1 && s[1] === 1 && flipPads.every((v) => v >= 0) };
 }
 
-/** How the input gradient is computed (see the Conv comment); `auto` picks by layer shape. */
+/** How the input gradient is computed (see the file comment); `auto` is the CPU policy's choice. */
 export type ConvInputGradMethod = 'auto' | 'gemm' | 'matMul' | 'conv' | 'convTranspose';
-/** How the weight gradient is computed (see the Conv comment); `auto` picks by layer shape. */
+/** How the weight gradient is computed (see the file comment); `auto` is the CPU policy's choice. */
 export type ConvWeightGradMethod = 'auto' | 'gemm' | 'matMul' | 'conv';
 
-/** The dX and dW formulations `auto` stands for. */
-function autoMethods(X: Value, geo: Geometry): { dX: ConvInputGradMethod; dW: ConvWeightGradMethod } {
+export interface ConvGradMethods {
+  readonly dX: Exclude<ConvInputGradMethod, 'auto'>;
+  readonly dW: Exclude<ConvWeightGradMethod, 'auto'>;
+}
+
+/** The CPU's formulations for one layer (measured with MLAS; see the file comment). */
+export function cpuConvMethods(X: Value, geo: Geometry): ConvGradMethods {
   const [c, cells] = [X.shape[1]!, X.shape[2]! * X.shape[3]!];
   const single = geo.k[0] === 1 && geo.k[1] === 1;
   // matMul's per-image (O·k², C) products stay no larger than G while C ≤ H·W.
@@ -85,8 +90,19 @@ function autoMethods(X: Value, geo: Geometry): { dX: ConvInputGradMethod; dW: Co
 }
 
 /**
+ * The GPU's formulations: the two convolutions cuDNN runs natively for any geometry. dX is
+ * ConvTranspose(g, W) (a Conv with the swapped kernel for stride-1 1×1 layers, where it is a plain
+ * GEMM), dW a Conv of Xᵀ with gᵀ as the kernel; no im2col copies, which cost memory bandwidth a GPU
+ * spends better on the convolutions themselves.
+ */
+export function gpuConvMethods(_X: Value, geo: Geometry): ConvGradMethods {
+  const single = geo.k[0] === 1 && geo.k[1] === 1;
+  return { dX: geo.flippable && single ? 'conv' : 'convTranspose', dW: 'conv' };
+}
+
+/**
  * dX and dW of Conv(X, W) for the cotangent g, each only when wanted; the two share g's im2col
- * when their methods use the same one.
+ * when their methods use the same one. `auto` methods take the CPU's choice.
  */
 export function convGrads(
   X: Value,
@@ -97,7 +113,7 @@ export function convGrads(
   methods: { dX?: ConvInputGradMethod; dW?: ConvWeightGradMethod } = {},
 ): { X: Value | null; W: Value | null } {
   const geo = geometry(attrs);
-  const auto = autoMethods(X, geo);
+  const auto = cpuConvMethods(X, geo);
   const mx = methods.dX && methods.dX !== 'auto' ? methods.dX : auto.dX;
   const mw = methods.dW && methods.dW !== 'auto' ? methods.dW : auto.dW;
   const built = new Map<Im2col['layout'], Im2col>();

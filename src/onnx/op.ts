@@ -6,6 +6,7 @@
 import { type DType, formatShape } from './dtype.js';
 import { GraphError, ShapeError } from './errors.js';
 import type { Attrs, AttrValue, Graph, NodeOrigin, Value } from './ir.js';
+import type { DevicePolicy } from './policy.js';
 
 /** ONNX attribute kinds; JS numbers are ambiguous, so each op says which of its attributes are ints. */
 export type AttrKind = 'int' | 'ints' | 'float' | 'floats' | 'string';
@@ -41,6 +42,8 @@ export interface VjpArgs<A, In> {
   readonly attrs: A;
   /** Which inputs the requested gradients depend on; rules build only those branches. */
   readonly needed: { readonly [K in keyof In]-?: PerInput<In, K, boolean> };
+  /** The device the gradient graph is built for: rules with device-specific formulations ask it. */
+  readonly policy: DevicePolicy;
 }
 
 /** A gradient per needed input; omitted or null means zero. Shapes may be broadcast: the engine sums them back. */
@@ -54,6 +57,7 @@ export interface NodeVjpArgs {
   readonly gs: readonly (Value | null)[];
   readonly attrs: Attrs;
   readonly needed: readonly boolean[];
+  readonly policy: DevicePolicy;
 }
 
 export interface OpConfig<A, In> {

@@ -15,12 +15,19 @@ import type { ExecutionProvider } from '../runtime/providers.js';
 import type { Resident, RunResult, TensorStore } from '../runtime/residency.js';
 import { type Feed, Session } from '../runtime/session.js';
 import { batchFeeds } from './data.js';
+import type { TargetLink } from '../methods/method.js';
+import { shapeSize } from '../onnx/dtype.js';
 import { QueueCursor } from './queue.js';
 import type { PreparedRun } from './run.js';
 import { HostTargets } from './targets.js';
 
 /** Where the state lives between steps: in the provider's memory (no copies), or copied to the host every step. */
 export type Residency = 'device' | 'host';
+
+/** Links whose target stays on the device: copies, and K-means done in the graph. */
+function onDevice(link: TargetLink): boolean {
+  return link.transform.kind === 'copy' || link.transform.backend === 'graph';
+}
 
 /** What one step produced: loss terms, or the reason it was skipped; and where its time went (ms). */
 export interface StepResult {
@@ -50,9 +57,14 @@ export class StepRunner {
     private readonly residency: Residency,
   ) {}
 
+  /** The target-forward outputs a step uses (the others, e.g. the raw maps behind in-graph K-means, are not fetched). */
+  private get targetOutputs(): string[] {
+    return [...new Set(this.prepared.bundle.manifest.targets.map((l) => l.output))];
+  }
+
   static async create(run: PreparedRun, store: TensorStore, pointers: Readonly<Record<string, number>>, ep: ExecutionProvider, residency: Residency): Promise<StepRunner> {
     const { manifest } = run.bundle;
-    const copied = new Set(manifest.targets.filter((l) => l.transform.kind === 'copy').map((l) => l.output));
+    const copied = new Set(manifest.targets.filter(onDevice).map((l) => l.output));
     const rt = run.config.runtime;
     const cuda = { deviceId: rt.cuda_device, tf32: rt.cuda_tf32, cudnnConvAlgoSearch: rt.cudnn_algo_search };
     const session = (key: GraphKey, resident: readonly string[]) =>
@@ -80,16 +92,22 @@ export class StepRunner {
     const manifest = this.prepared.bundle.manifest;
     const data = batchFeeds(batch);
     const t0 = performance.now();
-    const target = await this.targetForward.execute(this.feeds(this.targetForward, data, {}));
+    // One K-means stream per step, read link by link in manifest order by the host or the graph K-means alike.
+    const rng = Rng.fromSeed(cfg.train.seed).fork(step, 0x6b6d);
+    const uniforms: Record<string, TensorData> = {};
+    for (const link of manifest.targets) {
+      const name = NAMES.kmeansUniforms(link.input);
+      if (this.targetForward.inputNames.includes(name)) uniforms[name] = Float32Array.from({ length: shapeSize(this.targetForward.input(name).shape) }, () => rng.next());
+    }
+    const target = await this.targetForward.execute(this.feeds(this.targetForward, data, uniforms), { fetches: this.targetOutputs });
     const t1 = performance.now();
     const skipped = (problem: string, phases: StepResult['phases']): StepResult => ({ problem, ran: false, loss: NaN, terms: {}, gradNorm: NaN, phases });
     const targets: Record<string, Feed> = {};
     const kept: Resident[] = [];
     let out: RunResult | null = null;
     try {
-      const rng = Rng.fromSeed(cfg.train.seed).fork(step, 0x6b6d);
       for (const link of manifest.targets) {
-        if (link.transform.kind === 'copy') {
+        if (onDevice(link)) {
           const r = target.keep(link.output);
           kept.push(r);
           targets[link.input] = r;

@@ -35,7 +35,7 @@ test('defaults resolve to the SPEC §2 values', () => {
   assert.equal([c.data.view1.solarize_p, c.data.view2.solarize_p], [0, 0.2]);
   assert.is(c.attention.gamma, 2);
   assert.is(c.attention.residual, false);
-  assert.equal(c.kmeans, { k: 4, iters: 10 });
+  assert.equal(c.kmeans, { k: 4, iters: 10, backend: 'graph' });
   assert.is(c.optim.base_lr, 1.0);
   assert.is(c.optim.weight_decay, 1e-5);
   assert.is(c.optim.trust_coefficient, 0.001);

@@ -1,5 +1,5 @@
 import { reduceSum } from './ReduceSum.js';
-import { convGrads } from '../convGrad.js';
+import { convGrads, geometry } from '../convGrad.js';
 import type { Value } from '../ir.js';
 import { defineOp } from '../op.js';
 import { type PadsOption, type PairOption, checkWindow, pair, quad, windowOut } from '../window.js';
@@ -14,9 +14,9 @@ export interface ConvAttrs {
 
 /**
  * 2-D convolution, NCHW: X (N, C, H, W), W (O, C/group, kh, kw), optional bias B (O).
- * dB = Σ_{N,H,W} g; dX and dW come from `convGrads` (../convGrad.ts), which picks among im2col,
- * flipped-kernel Conv and ConvTranspose formulations per layer shape, with the measurements that
- * decided it.
+ * dB = Σ_{N,H,W} g; dX and dW come from `convGrads` (../convGrad.ts) in the formulations the
+ * device policy picks for the layer (im2col forms on the CPU, ConvTranspose and transposed Conv on
+ * GPUs; ../policy.ts), with the measurements that decided them.
  */
 export const Conv = defineOp<ConvAttrs, { X: Value; W: Value; B: Value | undefined }>({
   type: 'Conv',
@@ -36,8 +36,8 @@ export const Conv = defineOp<ConvAttrs, { X: Value; W: Value; B: Value | undefin
     if (!out.every((v) => v >= 1)) fail(`the kernel (dilated extent ${a.kernel_shape.map((k, i) => a.dilations[i]! * (k - 1) + 1).join('×')}) does not fit the padded input`);
     return { dtype: X.dtype, shape: [n, o, out[0]!, out[1]!] };
   },
-  vjp: ({ g, x: { X, W }, attrs, needed }) => ({
-    ...convGrads(X, g, W, attrs, { X: needed.X, W: needed.W }),
+  vjp: ({ g, x: { X, W }, attrs, needed, policy }) => ({
+    ...convGrads(X, g, W, attrs, { X: needed.X, W: needed.W }, policy.conv(X, geometry(attrs))),
     B: needed.B ? reduceSum(g, [0, 2, 3]) : null,
   }),
 });
