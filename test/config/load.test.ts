@@ -131,7 +131,7 @@ test('bad enum: lists the choices and suggests the nearest', () => {
 test('unknown key: names it, suggests the closest known key and lists the keys allowed there', () => {
   const path = file('typo.yaml', 'kmeans:\n  kk: 3\n');
   assert.is(errorOf({ configFile: path }),
-    `config key 'kmeans.kk' is unknown (in file '${path}'); did you mean 'kmeans.k'? allowed in 'kmeans': k, iters`);
+    `config key 'kmeans.kk' is unknown (in file '${path}'); did you mean 'kmeans.k'? allowed in 'kmeans': k, iters, backend`);
   assert.match(errorOf({ sets: ['roi_size=5'] }), "config key 'roi_size' is unknown (from --set roi_size=5); did you mean 'data.roi_size'? allowed at the top level: method, framework,");
   assert.match(errorOf({ sets: ['attention.gama=3'] }), "did you mean 'attention.gamma'?");
   assert.is(errorOf({ sets: ['kmeans=3'] }), "config key 'kmeans' is a group, not a field (from --set kmeans=3); allowed: one of kmeans.k, kmeans.iters");
