@@ -134,7 +134,7 @@ test('unknown key: names it, suggests the closest known key and lists the keys a
     `config key 'kmeans.kk' is unknown (in file '${path}'); did you mean 'kmeans.k'? allowed in 'kmeans': k, iters, backend`);
   assert.match(errorOf({ sets: ['roi_size=5'] }), "config key 'roi_size' is unknown (from --set roi_size=5); did you mean 'data.roi_size'? allowed at the top level: method, framework,");
   assert.match(errorOf({ sets: ['attention.gama=3'] }), "did you mean 'attention.gamma'?");
-  assert.is(errorOf({ sets: ['kmeans=3'] }), "config key 'kmeans' is a group, not a field (from --set kmeans=3); allowed: one of kmeans.k, kmeans.iters");
+  assert.is(errorOf({ sets: ['kmeans=3'] }), "config key 'kmeans' is a group, not a field (from --set kmeans=3); allowed: one of kmeans.k, kmeans.iters, kmeans.backend");
   const scalar = file('group.yaml', 'kmeans: 3\n');
   assert.is(errorOf({ configFile: scalar }),
     `config key 'kmeans' is a group, not a value, but got 3 (in file '${scalar}'); allowed: a mapping with keys k, iters`);
