@@ -137,7 +137,7 @@ test('unknown key: names it, suggests the closest known key and lists the keys a
   assert.is(errorOf({ sets: ['kmeans=3'] }), "config key 'kmeans' is a group, not a field (from --set kmeans=3); allowed: one of kmeans.k, kmeans.iters, kmeans.backend");
   const scalar = file('group.yaml', 'kmeans: 3\n');
   assert.is(errorOf({ configFile: scalar }),
-    `config key 'kmeans' is a group, not a value, but got 3 (in file '${scalar}'); allowed: a mapping with keys k, iters`);
+    `config key 'kmeans' is a group, not a value, but got 3 (in file '${scalar}'); allowed: a mapping with keys k, iters, backend`);
 });
 
 test('every problem of every layer is reported at once', () => {
