@@ -28,18 +28,26 @@ export function headSizes(cfg: MultiSiamConfig): Record<'projector' | 'predictor
   };
 }
 
-/** Backbone and global projector on one view; BN in training mode (batch statistics). */
-export function encode(image: Value, cfg: MultiSiamConfig): Encoded {
-  const g = image.graph;
-  const { features } = resnet(image, {
+/** The backbone's last-stage map F (B, C, h, w) of one view; BN in training mode (batch statistics). */
+export function backbone(image: Value, cfg: MultiSiamConfig): Value {
+  return resnet(image, {
     depth: cfg.backbone.arch === 'resnet50' ? 50 : 18,
     width: cfg.backbone.width,
     outputStride: cfg.backbone.output_stride,
     training: true,
-  });
-  // "Average pool" is the mean over all cells of the view's map (SPEC §2.9).
-  const pooled = reduceMean(features, [2, 3]);
-  const z = g.scope('projector', () => mlp(pooled, headSizes(cfg).projector, true));
+  }).features;
+}
+
+/** "Average pool" is the mean over all cells of the view's map (SPEC §2.9). */
+export function pool(map: Value): Value {
+  return reduceMean(map, [2, 3]);
+}
+
+/** Backbone and global projector on one view; BN in training mode (batch statistics). */
+export function encode(image: Value, cfg: MultiSiamConfig): Encoded {
+  const g = image.graph;
+  const features = backbone(image, cfg);
+  const z = g.scope('projector', () => mlp(pool(features), headSizes(cfg).projector, true));
   return { features, z };
 }
 

@@ -33,3 +33,23 @@ function sequential(x: Value, size: HeadSize, training: boolean, layer: (x: Valu
   const normalised = g.scope(1, () => batchNorm(hidden, { training }));
   return g.scope(3, () => layer(relu(normalised), size.out));
 }
+
+/**
+ * MoCo-v2's projection head (Chen et al. 2020, arXiv 2003.04297: "a 2-layer MLP head (hidden
+ * layer 2048-d, with ReLU)"), and DenseCL's global neck: Linear → ReLU → Linear on (B, C) vectors,
+ * no batch norm, as `<scope>.0`, `.2` (DenseCL's `DenseCLNeck.mlp`).
+ */
+export function mocoMlp(x: Value, size: HeadSize): Value {
+  return plainSequential(x, size, linear);
+}
+
+/** DenseCL's dense projection head (`DenseCLNeck.mlp2`): 1×1 conv → ReLU → 1×1 conv on (B, C, h, w) maps, as `<scope>.0`, `.2`. */
+export function mocoMlp2d(x: Value, size: HeadSize): Value {
+  return plainSequential(x, size, conv1x1);
+}
+
+function plainSequential(x: Value, size: HeadSize, layer: (x: Value, out: number) => Value): Value {
+  const g = x.graph;
+  const hidden = g.scope(0, () => layer(x, size.hidden));
+  return g.scope(2, () => layer(relu(hidden), size.out));
+}

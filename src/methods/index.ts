@@ -10,10 +10,13 @@ import type { Rule } from '../config/rules.js';
 import { SHARED_RULES } from '../config/rules.js';
 import { type Condition, type ConfigPath, type Field, type MultiSiamConfig, SHARED_FIELDS, oneOf } from '../config/schema.js';
 import { byol } from './byol.js';
+import { densecl } from './densecl.js';
 import type { Method } from './method.js';
+import { mocov2 } from './mocov2.js';
 import { multisiam } from './multisiam.js';
+import { pixpro } from './pixpro.js';
 
-const REGISTERED = [multisiam, byol] as const;
+const REGISTERED = [multisiam, byol, mocov2, densecl, pixpro] as const;
 
 /** Every method, in the order `multisiam config` and the docs list them. */
 export const METHODS: readonly Method[] = REGISTERED;
