@@ -208,8 +208,8 @@ def flip_back(m, flip):
 def cell_centres(boxes, h, w):
     """(B,2,h,w): normalised original-image (x, y) of each cell centre of an h×w map over the box."""
     x1, y1, x2, y2 = boxes.unbind(1)
-    j = (torch.arange(w, dtype=boxes.dtype) + 0.5) / w
-    i = (torch.arange(h, dtype=boxes.dtype) + 0.5) / h
+    j = (torch.arange(w, dtype=boxes.dtype, device=boxes.device) + 0.5) / w
+    i = (torch.arange(h, dtype=boxes.dtype, device=boxes.device) + 0.5) / h
     cx = x1[:, None] + j[None, :] * (x2 - x1)[:, None]  # (B,w)
     cy = y1[:, None] + i[None, :] * (y2 - y1)[:, None]  # (B,h)
     return torch.stack([cx[:, None, :].expand(-1, h, -1), cy[:, :, None].expand(-1, -1, w)], 1)
@@ -245,7 +245,7 @@ def to_feature_coords(region, box, h, w):
 def roi(m, region, box, S):
     B, _, h, w = m.shape
     fc = to_feature_coords(region, box, h, w).to(m.dtype)
-    rois = torch.cat([torch.arange(B, dtype=m.dtype)[:, None], fc], 1).detach()
+    rois = torch.cat([torch.arange(B, dtype=m.dtype, device=m.device)[:, None], fc], 1).detach()
     return roi_align(m, rois, output_size=(S, S), spatial_scale=1.0, sampling_ratio=1, aligned=True)
 
 
@@ -284,6 +284,28 @@ def info_nce(q, k, queue, tau):
 
 # ---------------------------------------------------------------------------------------------- loss
 
+def target_outputs(net, cfg, d):
+    """The target forward (no gradient): z' of each view and, for the dense methods, its aligned
+    dense map (the map K-means clusters): {'z1', 'z2', 'dense1', 'dense2'}."""
+    out = {}
+    with torch.no_grad():
+        views = {v: view_forward(net, d[f'view{v}']) for v in (1, 2)}
+        for v in (1, 2):
+            out[f'z{v}'] = views[v][1]
+        if cfg.dense:
+            if cfg.alignment == 'roi':
+                reg1, reg2 = roi_regions(d['boxes1'], d['boxes2'])
+                regions = {1: reg1, 2: reg2}
+            for v in (1, 2):
+                F = views[v][0]
+                if cfg.framework == 'byol':
+                    D = flip_back(net.dense_projector(F), d[f'flip{v}'])
+                    out[f'dense{v}'] = D if cfg.alignment == 'offset' else roi(D, regions[v], d[f'boxes{v}'], cfg.roi_size)
+                else:
+                    out[f'dense{v}'] = net.dense_projector(roi(flip_back(F, d[f'flip{v}']), regions[v], d[f'boxes{v}'], cfg.roi_size))
+    return out
+
+
 def view_forward(net, x):
     F = net(x)  # RefResNet.forward → layer4 map (B,C,h,w)
     return F, net.projector(F.mean((2, 3)))
@@ -318,7 +340,7 @@ def compute_loss(net, cfg, d, keep=None):
         if keep is not None:
             keep[f'p{v}'], keep[f'global{v}'] = p, term
 
-    ld = torch.zeros((), dtype=views[1][0].dtype)
+    ld = torch.zeros((), dtype=views[1][0].dtype, device=views[1][0].device)
     if cfg.dense:
         if cfg.alignment == 'roi':
             reg1, reg2 = roi_regions(d['boxes1'], d['boxes2'])
@@ -365,10 +387,10 @@ def compute_loss(net, cfg, d, keep=None):
     return loss, lg, ld
 
 
-def data_tensors(tensors, cfg, dtype, normalise=True, perturb=False):
-    """The data inputs in the compute dtype, the views normalised from 0..255 as the graphs do
-    (and moved by one float32 ulp with `perturb`)."""
-    data = {k: tensors[k].to(dtype) for k in DATA_NAMES if k in tensors}
+def data_tensors(tensors, cfg, dtype, normalise=True, perturb=False, names=DATA_NAMES):
+    """The data inputs among `names` in the compute dtype, the views normalised from 0..255 as the
+    graphs do (and moved by one float32 ulp with `perturb`). cfg needs `mean` and `std`."""
+    data = {k: tensors[k].to(dtype) for k in names if k in tensors}
     if perturb:
         gen = torch.Generator().manual_seed(0)
         for v in ('view1', 'view2'):
@@ -376,8 +398,9 @@ def data_tensors(tensors, cfg, dtype, normalise=True, perturb=False):
             data[v] = data[v] * (1 + sign * 2.0 ** -23)
     if not normalise:
         return data
-    mean = torch.tensor(cfg.mean, dtype=dtype).view(1, 3, 1, 1)
-    std = torch.tensor(cfg.std, dtype=dtype).view(1, 3, 1, 1)
+    device = tensors['view1'].device
+    mean = torch.tensor(cfg.mean, dtype=dtype, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(cfg.std, dtype=dtype, device=device).view(1, 3, 1, 1)
     for v in ('view1', 'view2'):
         data[v] = (data[v] / 255 - mean) / std
     return data
