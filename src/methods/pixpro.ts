@@ -86,6 +86,12 @@ function projectInstance(features: Value, cfg: MultiSiamConfig): Value {
   return features.graph.scope('projector', () => mlp2d(features, headSizes(cfg).projector, true));
 }
 
+/** The online instance prediction: predictor MLP2d on the instance projection map, then averaged over cells (PixPro's `avgpool`). */
+function predictInstance(features: Value, cfg: MultiSiamConfig): Value {
+  const projected = projectInstance(features, cfg);
+  return pool(features.graph.scope('predictor', () => mlp2d(projected, headSizes(cfg).predictor, true)));
+}
+
 /** Each cell's centre in original-image coordinates, (B, h·w) each, and the cell diagonal (B, 1). */
 interface Cells {
   readonly x: Value;
@@ -150,8 +156,7 @@ function online(g: Graph, cfg: MultiSiamConfig): LossTerms {
   const out = perView(g, (v) => {
     const features = backbone(views[v].image, cfg);
     const propagated = propagate(projectDense(features, cfg), cfg.pixpro.gamma);
-    const prediction = zTargets ? pool(g.scope('predictor', () => mlp2d(projectInstance(features, cfg), headSizes(cfg).predictor, true))) : null;
-    return { propagated, prediction };
+    return { propagated, prediction: zTargets ? predictInstance(features, cfg) : null };
   });
   const cells = perView(g, (v) => cellCentres(boxes[v], views[v].flipped, grid));
   const [a, b] = VIEWS.map((v) => pixelConsistency(out[v].propagated, targets[v], positivePairs(cells[v], cells[other(v)], cfg.pixpro.pos_ratio)));
