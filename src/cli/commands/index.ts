@@ -1,6 +1,7 @@
 // One line per command; main.ts registers them in this order.
 import type { Argv } from 'yargs';
 import { buildCommand } from './build.js';
+import { evalCommand } from './eval.js';
 import { exportCommand } from './export.js';
 import { inspectCommand } from './inspect.js';
 import { setupCommand } from './setup.js';
@@ -14,4 +15,5 @@ export const COMMANDS: readonly ((cli: Argv) => Argv)[] = [
   (cli) => cli.command(synthCommand),
   (cli) => cli.command(setupCommand),
   (cli) => cli.command(exportCommand),
+  (cli) => cli.command(evalCommand),
 ];
