@@ -206,7 +206,7 @@ export const pixpro = defineMethod({
   online,
   target,
   targets,
-  onlineOnly: () => ['value_transform.', 'predictor.'],
+  onlineOnly: (cfg) => ['value_transform.', ...(withInstance(cfg) ? ['predictor.'] : [])],
   momentum: (cfg) => ({ kind: 'cosine', base: cfg.ema.base_momentum }),
   pairs: () => ANY_PAIR,
   describe: (cfg) => {
