@@ -7,7 +7,7 @@
 import type { Manifest } from '../bundle/bundle.js';
 import { type TensorMap, f32 } from '../bundle/safetensors.js';
 import { shapeSize } from '../onnx/dtype.js';
-import { TensorStore } from '../runtime/residency.js';
+import { Resident, TensorStore, readMany } from '../runtime/residency.js';
 
 /** A store holding every state tensor of `manifest` from `tensors` (a bundle's initial state or a checkpoint). */
 export function stateFromTensors(tensors: TensorMap, manifest: Manifest, where: string): TensorStore {
@@ -23,9 +23,16 @@ export function stateFromTensors(tensors: TensorMap, manifest: Manifest, where: 
   return store;
 }
 
-/** Every state tensor, read back to the host, as safetensors entries (the layout stateFromTensors reads). */
+/** Every state tensor, read back to the host in one go, as safetensors entries (the layout stateFromTensors reads). */
 export async function stateToTensors(store: TensorStore, manifest: Manifest): Promise<TensorMap> {
+  const values = manifest.tensors.map((t) => store.get(t.name));
+  const residents = values.filter((v): v is Resident => v instanceof Resident);
+  const downloaded = new Map(residents.map((r, i) => [r, i]));
+  const data = await readMany(residents);
   const out: TensorMap = new Map();
-  for (const t of manifest.tensors) out.set(t.name, f32((await store.read(t.name)) as Float32Array, [...t.shape]));
+  manifest.tensors.forEach((t, i) => {
+    const v = values[i]!;
+    out.set(t.name, f32((v instanceof Resident ? data[downloaded.get(v)!]! : v) as Float32Array, [...t.shape]));
+  });
   return out;
 }

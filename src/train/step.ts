@@ -12,7 +12,7 @@ import { Rng } from '../data/rng.js';
 import { NAMES, NEXT_PREFIX } from '../graphs/io.js';
 import type { TensorData } from '../onnx/dtype.js';
 import type { ExecutionProvider } from '../runtime/providers.js';
-import type { Resident, RunResult, TensorStore } from '../runtime/residency.js';
+import { Resident, type RunResult, type TensorStore } from '../runtime/residency.js';
 import { type Feed, Session } from '../runtime/session.js';
 import { batchFeeds } from './data.js';
 import type { TargetLink } from '../methods/method.js';
@@ -37,7 +37,7 @@ export interface StepResult {
   readonly loss: number;
   readonly terms: Readonly<Record<string, number>>;
   readonly gradNorm: number;
-  readonly phases: { readonly target_ms: number; readonly targets_ms: number; readonly step_ms: number; readonly update_ms: number };
+  readonly phases: { readonly upload_ms: number; readonly target_ms: number; readonly targets_ms: number; readonly step_ms: number; readonly update_ms: number };
 }
 
 /**
@@ -90,7 +90,9 @@ export class StepRunner {
   async run(batch: PairBatch, step: number, lr: number, tau: number): Promise<StepResult> {
     const { cfg } = this;
     const manifest = this.prepared.bundle.manifest;
-    const data = batchFeeds(batch);
+    const tUpload = performance.now();
+    const staged = await this.stage(batchFeeds(batch));
+    const data = Object.fromEntries(staged.map(([name, feed]) => [name, feed]));
     const t0 = performance.now();
     // One K-means stream per step, read link by link in manifest order by the host or the graph K-means alike.
     const rng = Rng.fromSeed(cfg.train.seed).fork(step, 0x6b6d);
@@ -99,13 +101,15 @@ export class StepRunner {
       const name = NAMES.kmeansUniforms(link.input);
       if (this.targetForward.inputNames.includes(name)) uniforms[name] = Float32Array.from({ length: shapeSize(this.targetForward.input(name).shape) }, () => rng.next());
     }
-    const target = await this.targetForward.execute(this.feeds(this.targetForward, data, uniforms), { fetches: this.targetOutputs });
-    const t1 = performance.now();
-    const skipped = (problem: string, phases: StepResult['phases']): StepResult => ({ problem, ran: false, loss: NaN, terms: {}, gradNorm: NaN, phases });
-    const targets: Record<string, Feed> = {};
-    const kept: Resident[] = [];
+    let target: RunResult | null = null;
     let out: RunResult | null = null;
+    const kept: Resident[] = [];
     try {
+      target = await this.targetForward.execute(this.feeds(this.targetForward, data, uniforms), { fetches: this.targetOutputs });
+      const t1 = performance.now();
+      const upload_ms = t0 - tUpload;
+      const skipped = (problem: string): StepResult => ({ problem, ran: false, loss: NaN, terms: {}, gradNorm: NaN, phases: { upload_ms, target_ms: t1 - t0, targets_ms: 0, step_ms: 0, update_ms: 0 } });
+      const targets: Record<string, Feed> = {};
       for (const link of manifest.targets) {
         if (onDevice(link)) {
           const r = target.keep(link.output);
@@ -113,7 +117,7 @@ export class StepRunner {
           targets[link.input] = r;
         } else {
           const maps = (await target.read(link.output)) as Float32Array;
-          if (!allFinite(maps)) return skipped('target network output', { target_ms: t1 - t0, targets_ms: 0, step_ms: 0, update_ms: 0 });
+          if (!allFinite(maps)) return skipped('target network output');
           targets[link.input] = this.hostTargets.compute(link, maps, target.dims(link.output), rng);
         }
       }
@@ -135,13 +139,31 @@ export class StepRunner {
         await this.adopt(out);
         for (const c of this.cursors) c.cursor.advance(c.keys);
       }
-      const phases = { target_ms: t1 - t0, targets_ms: t2 - t1, step_ms: t3 - t2, update_ms: performance.now() - t3 };
+      const phases = { upload_ms, target_ms: t1 - t0, targets_ms: t2 - t1, step_ms: t3 - t2, update_ms: performance.now() - t3 };
       return { problem, ran: true, loss, terms, gradNorm, phases };
     } finally {
       out?.dispose();
+      target?.dispose();
       for (const r of kept) r.dispose();
-      target.dispose();
+      for (const [, feed] of staged) if (feed instanceof Resident) feed.dispose();
     }
+  }
+
+  /**
+   * The batch's tensors that the graphs read, uploaded once (both graphs read the views): device
+   * Residents with `residency: 'device'`, the host arrays as they are otherwise.
+   */
+  private async stage(batch: Readonly<Record<string, TensorData>>): Promise<[string, Feed][]> {
+    const used = new Set([...this.trainStep.inputNames, ...this.targetForward.inputNames]);
+    const names = Object.keys(batch).filter((n) => used.has(n));
+    if (this.residency !== 'device') return names.map((n) => [n, batch[n]!]);
+    // One after another: ONNX Runtime's WebGPU device is not safe to use from two runs at once.
+    const staged: [string, Feed][] = [];
+    for (const n of names) {
+      const spec = this.trainStep.inputNames.includes(n) ? this.trainStep.input(n) : this.targetForward.input(n);
+      staged.push([n, await this.trainStep.upload(batch[n]!, spec.shape, spec.dtype)]);
+    }
+    return staged;
   }
 
   /** Takes every `next.<name>` output as the new value of state `<name>`. */
@@ -154,7 +176,7 @@ export class StepRunner {
   }
 
   /** Exactly the feeds a session declares: data from the batch, state from the store, the rest from `extra`. */
-  private feeds(session: Session, data: Readonly<Record<string, TensorData>>, extra: Readonly<Record<string, Feed>>): Record<string, Feed> {
+  private feeds(session: Session, data: Readonly<Record<string, Feed>>, extra: Readonly<Record<string, Feed>>): Record<string, Feed> {
     const feeds: Record<string, Feed> = {};
     for (const name of session.inputNames) {
       const v = extra[name] ?? data[name] ?? (this.store.has(name) ? this.store.get(name) : undefined);

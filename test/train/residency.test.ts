@@ -1,0 +1,121 @@
+/**
+ * State that stays on the device (SPEC §3, §5): the resident loop follows the host loop's trajectory
+ * on the CPU, host memory stays flat over many steps, and on WebGPU (Mesa lavapipe in CI) a resident
+ * run ends where the CPU run ends.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { writeBundle } from '../../src/bundle/bundle.js';
+import { readSafetensors } from '../../src/bundle/safetensors.js';
+import { resolveConfig } from '../../src/methods/index.js';
+import { PairLoader } from '../../src/data/loader.js';
+import { GPU_POLICY } from '../../src/onnx/policy.js';
+import { Graph } from '../../src/onnx/ir.js';
+import { writeModel } from '../../src/onnx/serialize.js';
+import { Session } from '../../src/runtime/session.js';
+import { readBundleTensors } from '../../src/bundle/bundle.js';
+import { checkpointDir } from '../../src/train/checkpoint.js';
+import { pairOptionsFor } from '../../src/train/data.js';
+import { prepareRun } from '../../src/train/run.js';
+import { stateFromTensors } from '../../src/train/state.js';
+import { StepRunner } from '../../src/train/step.js';
+import { type Residency, train } from '../../src/train/trainer.js';
+import type { ExecutionProvider } from '../../src/runtime/providers.js';
+
+const scratch = mkdtempSync(join(tmpdir(), 'multisiam-resident-'));
+test.after(() => rmSync(scratch, { recursive: true, force: true }));
+const quiet = { write: () => true, isTTY: false };
+const silent = { warn: () => undefined };
+
+function config(steps: number, sets: readonly string[] = []) {
+  return resolveConfig({ preset: 'tiny', sets: ['data.workers=0', `train.steps=${steps}`, 'optim.warmup_steps=2', 'train.checkpoint_every=0', 'train.log_every=1', ...sets], onWarning: () => undefined });
+}
+
+async function runTo(name: string, steps: number, options: { residency?: Residency; ep?: ExecutionProvider; bundle?: string; sets?: readonly string[] }): Promise<Map<string, Float32Array>> {
+  const out = join(scratch, name);
+  const run = await prepareRun({ data: 'synthetic:32', out, config: config(steps, options.sets), ...(options.bundle ? { bundle: options.bundle } : {}) });
+  await train(run, { status: quiet, logger: silent, ...(options.residency ? { residency: options.residency } : {}), ...(options.ep ? { ep: options.ep } : {}) });
+  const tensors = readSafetensors(join(checkpointDir(out, steps), 'params.safetensors')).tensors;
+  return new Map([...tensors].map(([k, t]) => [k, t.data as Float32Array]));
+}
+
+function maxDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): { abs: number; rel: number } {
+  assert.equal([...a.keys()].sort(), [...b.keys()].sort());
+  let abs = 0;
+  let rel = 0;
+  for (const [k, x] of a) {
+    const y = b.get(k)!;
+    let scale = 0;
+    for (let i = 0; i < x.length; i++) scale = Math.max(scale, Math.abs(y[i]!));
+    for (let i = 0; i < x.length; i++) {
+      const d = Math.abs(x[i]! - y[i]!);
+      abs = Math.max(abs, d);
+      rel = Math.max(rel, d / Math.max(scale, 1e-6));
+    }
+  }
+  return { abs, rel };
+}
+
+const shared = join(scratch, 'bundle');
+writeBundle(config(20), shared);
+
+test('20 steps with the state resident end bit-identical to the host loop', async () => {
+  const resident = await runTo('resident', 20, { residency: 'device', bundle: shared });
+  const host = await runTo('host', 20, { residency: 'host', bundle: shared });
+  const d = maxDiff(resident, host);
+  console.log(`    resident vs host loop after 20 steps, max abs diff over all state: ${d.abs}`);
+  assert.is(d.abs, 0);
+});
+
+test('host memory stays flat over 500 resident steps', async () => {
+  const cfg = config(500, ['train.batch_size=4', 'data.image_size=64', 'heads.proj_hidden=32', 'heads.proj_dim=16', 'heads.pred_hidden=32', 'heads.dense_proj_hidden=32', 'heads.dense_proj_dim=16', 'heads.dense_pred_hidden=32']);
+  const run = await prepareRun({ data: 'synthetic:16', out: join(scratch, 'memory'), config: cfg });
+  const store = stateFromTensors(readBundleTensors(run.bundle), run.bundle.manifest, run.bundle.dir);
+  const runner = await StepRunner.create(run, store, {}, 'cpu', 'device');
+  const loader = new PairLoader({ data: run.data, pair: pairOptionsFor(cfg), batchSize: 4, seed: 0, workers: 0, prefetch: 1 });
+  const { batch } = await loader.next();
+  await loader.close();
+  const rss: number[] = [];
+  for (let step = 0; step < 500; step++) {
+    await runner.run(batch, step, 0.01, 0.99);
+    if (step % 50 === 49) rss.push(process.memoryUsage().rss / 2 ** 20);
+  }
+  await runner.release();
+  store.dispose();
+  const early = Math.min(...rss.slice(0, 3));
+  const late = Math.max(...rss.slice(-3));
+  console.log(`    RSS (MiB) every 50 steps: ${rss.map((r) => r.toFixed(0)).join(' ')}`);
+  assert.ok(late - early < 24, `RSS grew from ${early.toFixed(1)} to ${late.toFixed(1)} MiB`);
+});
+
+/** Why WebGPU cannot run here, or null when it can. */
+async function webgpuUnavailable(): Promise<string | null> {
+  const g = new Graph('probe');
+  g.output('y', g.input('x', 'float32', [1]));
+  try {
+    await (await Session.create(writeModel(g).model, { ep: 'webgpu' }, 'probe')).release();
+    return null;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+const webgpu = await webgpuUnavailable();
+
+if (webgpu) {
+  test.skip(`webgpu: no adapter here (${webgpu.slice(0, 80)}…)`, () => undefined);
+} else {
+  test('webgpu: 5 tiny steps with the state resident end within 1e-4 of the CPU run', async () => {
+    const gpuBundle = join(scratch, 'bundle-gpu');
+    writeBundle(config(5), gpuBundle, { policy: GPU_POLICY });
+    const gpu = await runTo('webgpu', 5, { ep: 'webgpu', bundle: gpuBundle });
+    const cpu = await runTo('cpu-for-webgpu', 5, { ep: 'cpu', bundle: gpuBundle });
+    const d = maxDiff(gpu, cpu);
+    console.log(`    webgpu vs cpu after 5 steps (gpu policy): max abs diff ${d.abs.toExponential(2)}, max relative to each tensor's scale ${d.rel.toExponential(2)}`);
+    assert.ok(d.rel <= 1e-4, `relative difference ${d.rel}`);
+  });
+}
+
+test.run();
