@@ -22,7 +22,7 @@ import { infoNce } from './losses.js';
 import { declareQueue, enqueue } from './queue.js';
 
 /** The queue of global keys (normalised projections z' of earlier batches). */
-export const QUEUE_GLOBAL = 'queue_global';
+const QUEUE_GLOBAL = 'queue_global';
 
 /** Backbone and MoCo-v2's global projection head (fc–ReLU–fc, `projector.0`, `projector.2`) on one view. */
 export function encodeMoco(image: Value, cfg: MultiSiamConfig): Encoded {
