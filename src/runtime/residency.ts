@@ -38,6 +38,25 @@ export interface DeviceLink {
 
 const counters = { live: 0, recovered: 0 };
 
+/** Session releases waiting for the last device tensor to go (see releaseAfterDeviceTensors). */
+const pending: (() => void)[] = [];
+
+function deviceTensorGone(): void {
+  counters.live--;
+  if (counters.live === 0) for (const release of pending.splice(0)) release();
+}
+
+/**
+ * Runs `release` (a device session's native release) now if no device tensor is alive, else once the
+ * last one is released: device buffers belong to the device context their sessions hold (on WebGPU,
+ * disposing a buffer after that context went away crashed the process), so a caller may release its
+ * sessions and its tensors in either order.
+ */
+export function releaseAfterDeviceTensors(release: () => void): void {
+  if (counters.live === 0) release();
+  else pending.push(release);
+}
+
 /** One owned tensor: JS data or an ORT value. Shared between its owner and the finalizer that backs it up. */
 export class Cell {
   private value: ValueHandle | null;
@@ -87,6 +106,7 @@ export class Cell {
     const moved = new Cell(this.memory, this.dtype, this.dims, label, (this.value ?? this.data)!);
     this.value = null;
     this.data = null;
+    // The moved cell counted itself in; this one's count goes (no release can be due: moved is alive).
     if (this.device) counters.live--;
     return moved;
   }
@@ -96,8 +116,8 @@ export class Cell {
     this.value = null;
     this.data = null;
     if (!value) return null;
-    if (this.device) counters.live--;
     releaseValue(value);
+    if (this.device) deviceTensorGone();
     return this.memory;
   }
 }

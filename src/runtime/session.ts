@@ -21,7 +21,7 @@ import { Binding } from './ort/binding.js';
 import { NativeSession, type TensorSpec } from './ort/session.js';
 import { describeTensor, hostTensor, readHostTensor, releaseValue } from './ort/value.js';
 import { type ConcreteProvider, providerAttempts } from './providers.js';
-import { Cell, type Memory, Resident, RunResult, arrayDType } from './residency.js';
+import { Cell, type Memory, Resident, RunResult, arrayDType, releaseAfterDeviceTensors } from './residency.js';
 import { type SessionOptions, sessionPlan } from './session-options.js';
 import { Transfer } from './transfer.js';
 
@@ -187,8 +187,12 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
-    this.transfer?.release();
-    this.native.release();
+    const release = (): void => {
+      this.transfer?.release();
+      this.native.release();
+    };
+    if (this.transfer) releaseAfterDeviceTensors(release);
+    else release();
   }
 
   private serial<T>(work: () => Promise<T>): Promise<T> {
