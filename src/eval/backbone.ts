@@ -48,22 +48,27 @@ export interface ProbeBackbone {
   readonly info: BackboneInfo;
 }
 
-/** Resolves the flags to a backbone model; every error names the flag or file and what to do. */
-export function probeBackbone(c: BackboneChoice): ProbeBackbone {
+/** Refuses flags that do not go together, before anything is read; every error names the flag and what to do. */
+export function checkBackboneChoice(c: BackboneChoice): void {
   const given = (['run', 'bundle', 'onnx'] as const).filter((k) => c[k] !== undefined);
   if (given.length !== 1) {
     throw new Error(`choose one backbone: --run RUN (a training run), --bundle DIR (a bundle's initial weights) or --onnx FILE (from \`multisiam export --format onnx\`)${given.length > 1 ? `, not ${given.map((k) => `--${k}`).join(' and ')}` : ''}`);
   }
   if (c.network !== undefined && !NETWORKS.includes(c.network)) throw new Error(`--network ${c.network}: choose ${NETWORKS.join(' or ')}`);
-  const randomInit = c.randomInit ?? false;
   if (c.onnx !== undefined) {
     if (c.network !== undefined) throw new Error(`--network picks a network of a run or bundle; ${c.onnx} holds the one it was exported with (export the other with \`multisiam export --network\`)`);
-    if (randomInit) throw new Error(`--random-init takes the initial weights of a bundle, which an ONNX file does not hold; use --run RUN --random-init or --bundle DIR`);
+    if (c.randomInit) throw new Error(`--random-init takes the initial weights of a bundle, which an ONNX file does not hold; use --run RUN --random-init or --bundle DIR`);
     if (c.step !== undefined) throw new Error('--step picks a checkpoint of a run: use it with --run RUN, not with --onnx');
-    return fromOnnx(readOnnx(c.onnx), c.onnx, false);
   }
+  if (c.randomInit && c.step !== undefined) throw new Error('--step picks a trained checkpoint; --random-init uses the initial weights, so give one or the other');
+}
+
+/** Resolves the flags to a backbone model; every error names the flag or file and what to do. */
+export function probeBackbone(c: BackboneChoice): ProbeBackbone {
+  checkBackboneChoice(c);
+  const randomInit = c.randomInit ?? false;
+  if (c.onnx !== undefined) return fromOnnx(readOnnx(c.onnx), c.onnx, false);
   const network = c.network ?? 'online';
-  if (randomInit && c.step !== undefined) throw new Error('--step picks a trained checkpoint; --random-init uses the initial weights, so give one or the other');
   if (randomInit && c.run !== undefined) {
     // A run's bundle holds the tensors its training started from.
     if (!existsSync(c.run)) throw new Error(`--run ${c.run}: no such directory; pass the --out of a \`multisiam train\` run`);

@@ -3,9 +3,9 @@
  * classifier on its last-stage feature map (src/eval/graphs.ts) learns the class masks of
  * synthetic street scenes and is scored on scenes it never saw.
  *
- * - Scenes: `--data synthetic:N` draws N scenes at PROBE.imageSize² from a scene seed derived from
- *   `--seed` (never the pre-training stream's seed 0, so the probe's scenes are not the ones the
- *   backbone was pre-trained on); the first ⌈¾N⌉ train the head, the rest are held out.
+ * - Scenes: `--data synthetic:N` draws N scenes at PROBE.imageSize² from a hash of `--seed`, so
+ *   they are not the scenes the backbone was pre-trained on (`--data synthetic` draws seed 0's);
+ *   the first N − ⌊N/4⌋ train the head, the last ⌊N/4⌋ are held out.
  * - Labels: each scene's mask at stride PROBE.labelStride, every label cell taking the class that
  *   covers most of its block (ties to the lower id); the logits are upsampled to that grid.
  * - Features: computed once per scene (the backbone is frozen), then standardised per channel with
@@ -31,7 +31,7 @@ import type { Graph } from '../onnx/ir.js';
 import { writeModel } from '../onnx/serialize.js';
 import { Session, type Tensor } from '../runtime/session.js';
 import { learningRate } from '../train/schedules.js';
-import { type BackboneChoice, type BackboneInfo, type ProbeBackbone, fixedInput, probeBackbone } from './backbone.js';
+import { type BackboneChoice, type BackboneInfo, type ProbeBackbone, checkBackboneChoice, fixedInput, probeBackbone } from './backbone.js';
 import { PROBE_HEADS, PROBE_HIDDEN, PROBE_IO, type ProbeHead, type ProbeShape, probeEval, probeTrainStep } from './graphs.js';
 import { Confusion } from './metrics.js';
 
@@ -104,13 +104,14 @@ export async function runProbe(o: ProbeOptions): Promise<{ result: ProbeResult; 
   const seed = o.seed ?? 0;
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`--seed ${seed}: must be a non-negative integer`);
   const scenes = await sceneCount(o.data ?? 'synthetic');
+  checkBackboneChoice(o);
   if (o.onnx !== undefined && o.out === undefined) throw new Error(`--onnx ${o.onnx}: say where to write the result with --out DIR`);
   const backbone = probeBackbone(o);
   const path = join(o.out ?? o.run ?? o.bundle!, probeFileName({ network: backbone.info.network, head, randomInit: backbone.info.randomInit }));
 
   const test = Math.max(1, Math.floor(scenes * PROBE.heldOut));
   const train = scenes - test;
-  const sceneSeed = mix32(seed ^ 0x70726f62);
+  const sceneSeed = probeSceneSeed(seed);
   log(`features of ${scenes} scenes (${train} train, ${test} held out)…`);
   const data = await sceneFeatures(backbone, sceneSeed, scenes);
   standardise(data, train);
@@ -162,6 +163,11 @@ export async function runProbe(o: ProbeOptions): Promise<{ result: ProbeResult; 
   return { result, path };
 }
 
+/** The scene seed of probe seed `seed`: a hash, so the probe's scenes are not the pre-training stream's (scene seed 0 for `--data synthetic`). */
+export function probeSceneSeed(seed: number): number {
+  return mix32(seed ^ 0x70726f62);
+}
+
 /** N of `--data synthetic[:N]`; plain `synthetic` is PROBE.scenes. */
 async function sceneCount(arg: string): Promise<number> {
   if (!/^synthetic(:|$)/.test(arg.trim())) {
@@ -185,8 +191,7 @@ interface SceneData {
 /** Draws the scenes and runs the backbone on them, PROBE.batch at a time (the last batch padded with zeros, whose features are dropped). */
 async function sceneFeatures(backbone: ProbeBackbone, sceneSeed: number, count: number): Promise<SceneData> {
   const size = PROBE.imageSize;
-  const stride = PROBE.labelStride;
-  const labelSize = [size / stride, size / stride] as const;
+  const labelSize = [size / PROBE.labelStride, size / PROBE.labelStride] as const;
   const labels = new Uint8Array(count * labelSize[0] * labelSize[1]);
   const where = backbone.info.dir ?? 'backbone';
   const image = new Float32Array(PROBE.batch * 3 * size * size);
@@ -198,9 +203,9 @@ async function sceneFeatures(backbone: ProbeBackbone, sceneSeed: number, count: 
       const n = Math.min(PROBE.batch, count - start);
       image.fill(0);
       for (let b = 0; b < n; b++) {
-        const scene = drawScene(sceneSeed, start + b, { width: size, height: size });
-        normalise(scene.rgb, backbone.mean, backbone.std, image.subarray(b * 3 * size * size, (b + 1) * 3 * size * size));
-        labels.set(blockMode(scene.mask, size, stride), (start + b) * labelSize[0] * labelSize[1]);
+        const scene = labelledScene(sceneSeed, start + b, backbone);
+        image.set(scene.image, b * 3 * size * size);
+        labels.set(scene.labels, (start + b) * labelSize[0] * labelSize[1]);
       }
       const out = (await session.run({ image }, ['features']))['features']!;
       dims = out.dims;
@@ -215,31 +220,35 @@ async function sceneFeatures(backbone: ProbeBackbone, sceneSeed: number, count: 
   return { features: features!, labels, channels: dims[1]!, featureSize: [dims[2]!, dims[3]!], labelSize };
 }
 
-/** HWC uint8 RGB → CHW floats (x/255 − mean)/std, into `out`. */
-function normalise(rgb: Uint8Array, mean: readonly number[], std: readonly number[], out: Float32Array): void {
-  const n = rgb.length / 3;
+/**
+ * Scene `index` as the probe sees it: the PROBE.imageSize² image as CHW floats (x/255 − mean)/std
+ * with the backbone's preprocessing, and its labels at stride PROBE.labelStride, each label cell
+ * taking the class that covers most of its block (ties to the lower id).
+ */
+export function labelledScene(sceneSeed: number, index: number, preprocessing: { readonly mean: readonly number[]; readonly std: readonly number[] }): { image: Float32Array; labels: Uint8Array } {
+  const size = PROBE.imageSize;
+  const stride = PROBE.labelStride;
+  const scene = drawScene(sceneSeed, index, { width: size, height: size });
+  const n = size * size;
+  const image = new Float32Array(3 * n);
   for (let c = 0; c < 3; c++) {
-    const m = mean[c]!;
-    const s = std[c]!;
-    for (let p = 0; p < n; p++) out[c * n + p] = (rgb[3 * p + c]! / 255 - m) / s;
+    const m = preprocessing.mean[c]!;
+    const s = preprocessing.std[c]!;
+    for (let p = 0; p < n; p++) image[c * n + p] = (scene.rgb[3 * p + c]! / 255 - m) / s;
   }
-}
-
-/** The class covering most of each stride×stride block of a size×size mask (ties to the lower id). */
-function blockMode(mask: Uint8Array, size: number, stride: number): Uint8Array {
   const cells = size / stride;
-  const out = new Uint8Array(cells * cells);
+  const labels = new Uint8Array(cells * cells);
   const votes = new Uint16Array(256);
   for (let i = 0; i < cells; i++) {
     for (let j = 0; j < cells; j++) {
       votes.fill(0);
-      for (let y = i * stride; y < (i + 1) * stride; y++) for (let x = j * stride; x < (j + 1) * stride; x++) votes[mask[y * size + x]!]!++;
+      for (let y = i * stride; y < (i + 1) * stride; y++) for (let x = j * stride; x < (j + 1) * stride; x++) votes[scene.mask[y * size + x]!]!++;
       let best = 0;
       for (let k = 1; k < votes.length; k++) if (votes[k]! > votes[best]!) best = k;
-      out[i * cells + j] = best;
+      labels[i * cells + j] = best;
     }
   }
-  return out;
+  return { image, labels };
 }
 
 /** Standardises every channel in place with the mean and standard deviation over the first `train` scenes. */
