@@ -28,15 +28,15 @@ export interface BackboneChoice {
   readonly network?: Network;
 }
 
-/** Where the weights came from, as the export recorded it (null where an ONNX file does not say). */
+/** Where the weights came from, as the export recorded it (null where an ONNX file does not say); named as probe.json writes it. */
 export interface BackboneInfo {
   readonly source: string;
   readonly dir: string | null;
   readonly step: number | null;
   readonly method: string | null;
   readonly network: string | null;
-  readonly configHash: string | null;
-  readonly randomInit: boolean;
+  readonly config_hash: string | null;
+  readonly random_init: boolean;
 }
 
 export interface ProbeBackbone {
@@ -121,8 +121,8 @@ function fromOnnx(model: Uint8Array, where: string, randomInit: boolean): ProbeB
       step: step === null ? null : Number(step),
       method: text('source.method'),
       network: text('source.network'),
-      configHash: text('source.config_hash'),
-      randomInit,
+      config_hash: text('source.config_hash'),
+      random_init: randomInit,
     },
   };
 }

@@ -107,9 +107,9 @@ export async function runProbe(o: ProbeOptions): Promise<{ result: ProbeResult; 
   checkBackboneChoice(o);
   if (o.onnx !== undefined && o.out === undefined) throw new Error(`--onnx ${o.onnx}: say where to write the result with --out DIR`);
   const backbone = probeBackbone(o);
-  const path = join(o.out ?? o.run ?? o.bundle!, probeFileName({ network: backbone.info.network, head, randomInit: backbone.info.randomInit }));
+  const path = join(o.out ?? o.run ?? o.bundle!, probeFileName({ network: backbone.info.network, head, randomInit: backbone.info.random_init }));
 
-  const test = Math.max(1, Math.floor(scenes * PROBE.heldOut));
+  const test = Math.floor(scenes * PROBE.heldOut);
   const train = scenes - test;
   const sceneSeed = probeSceneSeed(seed);
   log(`features of ${scenes} scenes (${train} train, ${test} held out)…`);

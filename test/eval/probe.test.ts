@@ -91,7 +91,7 @@ test('the run and its ONNX export give the same numbers, and RUN/probe.json hold
   assert.equal(Object.keys(saved.per_class_iou), [...SYNTHETIC_CLASSES]);
   assert.equal(saved.probe.feature_map, [128, 14, 14]);
   assert.equal(saved.probe.label_size, [56, 56]);
-  assert.equal([saved.backbone.source, saved.backbone.step, saved.backbone.method, saved.backbone.network, saved.backbone.randomInit], ['run', 20, 'multisiam', 'online', false]);
+  assert.equal([saved.backbone.source, saved.backbone.step, saved.backbone.method, saved.backbone.network, saved.backbone.random_init], ['run', 20, 'multisiam', 'online', false]);
   assert.equal([fromOnnx.result.backbone.source, fromOnnx.result.backbone.step, fromOnnx.result.backbone.path], ['run', 20, onnx], 'the export says where it came from');
   assert.ok(saved.miou > 0.05 && saved.miou < 1 && saved.pixel_accuracy > saved.miou, `mIoU ${saved.miou}, pixel accuracy ${saved.pixel_accuracy}`);
   const again = await runProbe({ run, data: DATA, ...quiet });
@@ -101,7 +101,7 @@ test('the run and its ONNX export give the same numbers, and RUN/probe.json hold
 test('--random-init reads the run\'s bundle and writes probe-random-init.json beside probe.json', async () => {
   const { result, path } = await runProbe({ run, randomInit: true, data: DATA, ...quiet });
   assert.is(path, join(run, 'probe-random-init.json'));
-  assert.equal([result.backbone.source, result.backbone.step, result.backbone.randomInit], ['bundle', 0, true]);
+  assert.equal([result.backbone.source, result.backbone.step, result.backbone.random_init], ['bundle', 0, true]);
   const target = await runProbe({ run, network: 'target', head: 'conv', data: DATA, ...quiet });
   assert.is(target.path, join(run, 'probe-target-conv.json'));
   assert.equal([target.result.backbone.network, target.result.probe.head, target.result.probe.hidden], ['target', 'conv', 256]);

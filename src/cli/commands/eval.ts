@@ -49,7 +49,7 @@ const probeCommand: CommandModule<object, ProbeArgs> = {
       log: (line) => console.error(line),
     });
     const b = result.backbone;
-    const what = b.randomInit ? 'initial weights' : `step ${b.step ?? '?'}`;
+    const what = b.random_init ? 'initial weights' : `step ${b.step ?? '?'}`;
     console.log(`probe (${result.probe.head} head) on the ${b.network ?? ''} ${b.method ?? ''} backbone of ${b.path}, ${what}: mIoU ${pct(result.miou)}, pixel accuracy ${pct(result.pixel_accuracy)} on ${result.data.test} held-out scenes (${result.data.train} trained the head, seed ${result.seed}) in ${result.seconds.total.toFixed(1)} s`);
     const classes = Object.entries(result.per_class_iou).map(([c, v]) => `${c} ${v === null ? '–' : pct(v)}`);
     console.log(`IoU per class: ${classes.join(', ')}`);
