@@ -253,8 +253,11 @@ function fieldProblem(field: Field, refusal: Refusal, label: string): string {
   return `config field '${field.path}': ${formatValue(refusal.raw)} ${refusal.problem}; allowed: ${allowedText(field.type)} (${label})`;
 }
 
-/** Parses a config file; a file that cannot be read or parsed stops resolution at once. */
-function readConfigFile(path: string): Record<string, unknown> {
+/**
+ * Parses a config file; a file that cannot be read or parsed stops resolution at once. Exported so
+ * the CLI can tell which keys a file sets (whether it names a preset, which fields it gives).
+ */
+export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -97,6 +97,7 @@ export interface TrainConfig {
   readonly epochs: number;
   readonly steps: number;
   readonly checkpoint_every: number;
+  readonly checkpoint_minutes: number;
   readonly keep_checkpoints: number;
   readonly log_every: number;
 }
@@ -276,6 +277,7 @@ export const SHARED_FIELDS = [
   int('train.epochs', 200, NON_NEGATIVE, 'run length in epochs (0 = unset); an epoch is floor(images / batch_size) steps; setting it clears train.steps', { exclusiveWith: 'train.steps' }),
   int('train.steps', 0, NON_NEGATIVE, 'run length in steps (0 = unset); setting it clears train.epochs', { exclusiveWith: 'train.epochs' }),
   int('train.checkpoint_every', 1000, NON_NEGATIVE, 'steps between checkpoints (0 = only at the end)', { operational: true }),
+  float('train.checkpoint_minutes', 10, NON_NEGATIVE, 'also write a checkpoint once this many minutes of wall time have passed since the last one (0 = by steps only), so a crash loses at most this much work', { operational: true }),
   int('train.keep_checkpoints', 3, AT_LEAST_1, 'checkpoints kept on disk (the oldest are deleted)', { operational: true }),
   int('train.log_every', 10, AT_LEAST_1, 'steps between metric log lines', { operational: true }),
 
