@@ -4,8 +4,9 @@
  * (wrapping), a choice that depends only on the dataset, so batches stay reproducible whichever worker
  * meets the file first. Each bad file is reported through `onBad`; SkipLog names it once and counts it.
  */
+import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
 import { type DecodedImage, type FolderListing, displayPath, loadListed, scanFolder } from './folder.js';
 import { DEFAULT_SYNTHETIC_SIZE, type SyntheticOptions, drawScene } from './synthetic.js';
@@ -70,6 +71,44 @@ export function openSource(spec: DataSpec): ImageSource {
     load: (i) => loadListed(spec, i),
     itemName: (i) => displayPath(spec, spec.files[i]!),
   };
+}
+
+/**
+ * What a run records about its data and `--resume` checks: the source, the image count and a
+ * fingerprint of the file list (paths relative to the folder, in scan order, so a moved or copied
+ * folder keeps it). A synthetic source's fingerprint covers the parameters its scenes are drawn from.
+ */
+export interface DataFingerprint {
+  /** The folder as an absolute path, or `synthetic:N`. */
+  readonly source: string;
+  readonly images: number;
+  readonly list_sha256: string;
+}
+
+export function dataFingerprint(spec: DataSpec): DataFingerprint {
+  const hash = createHash('sha256');
+  if (spec.kind === 'synthetic') {
+    hash.update(JSON.stringify({ count: spec.count, seed: spec.seed, width: spec.width, height: spec.height }));
+    return { source: `synthetic:${spec.count}`, images: spec.count, list_sha256: hash.digest('hex') };
+  }
+  for (const f of spec.files) hash.update(`${relative(spec.root, f)}\n`);
+  return { source: resolve(spec.root), images: spec.files.length, list_sha256: hash.digest('hex') };
+}
+
+/**
+ * Decodes images in order until one succeeds, so a folder of only broken files is refused before a
+ * run writes anything (a folder with good files costs one decode).
+ */
+export async function checkDecodable(spec: DataSpec): Promise<void> {
+  if (spec.kind === 'synthetic') return;
+  const source = openSource(spec);
+  let first: BadFile | null = null;
+  try {
+    await loadGood(source, 0, new Set(), (b) => (first ??= b));
+  } catch {
+    const bad = first as BadFile | null;
+    throw new Error(`--data '${spec.root}': none of its ${source.count} image file(s) could be decoded (first: ${bad ? `${bad.name}: ${bad.reason}` : 'unknown'}); give a folder with readable images`);
+  }
 }
 
 /**
