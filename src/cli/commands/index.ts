@@ -1,6 +1,7 @@
 // One line per command; main.ts registers them in this order.
 import type { Argv } from 'yargs';
 import { buildCommand } from './build.js';
+import { configCommand } from './config.js';
 import { evalCommand } from './eval.js';
 import { exportCommand } from './export.js';
 import { inspectCommand } from './inspect.js';
@@ -12,6 +13,7 @@ export const COMMANDS: readonly ((cli: Argv) => Argv)[] = [
   (cli) => cli.command(trainCommand),
   (cli) => cli.command(buildCommand),
   (cli) => cli.command(inspectCommand),
+  (cli) => cli.command(configCommand),
   (cli) => cli.command(synthCommand),
   (cli) => cli.command(setupCommand),
   (cli) => cli.command(exportCommand),
