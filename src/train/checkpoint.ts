@@ -8,11 +8,12 @@
  * is fsynced, renamed to `step-…` and the parent fsynced. A `step-N` directory therefore only ever
  * appears complete; a crash leaves at most a `.tmp-` directory, which readers ignore and the next save
  * removes. Older checkpoints are pruned only after the new one is in place. One writer per run
- * directory is assumed.
+ * directory (lock.ts holds the others off).
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { readSafetensors, type TensorMap, writeSafetensors } from '../bundle/safetensors.js';
+import { RUN_CHECKPOINTS, fsyncPath, writeFileSynced } from './rundir.js';
 
 export const CHECKPOINT_FORMAT_VERSION = 1;
 const FORMAT = 'multisiam-checkpoint';
@@ -39,31 +40,11 @@ export interface SaveOptions {
 }
 
 export function checkpointsRoot(runDir: string): string {
-  return join(runDir, 'checkpoints');
+  return join(runDir, RUN_CHECKPOINTS);
 }
 
 export function checkpointDir(runDir: string, step: number): string {
   return join(checkpointsRoot(runDir), `step-${String(step).padStart(6, '0')}`);
-}
-
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function writeFileSynced(path: string, text: string): void {
-  const fd = openSync(path, 'w');
-  try {
-    const bytes = Buffer.from(text, 'utf8');
-    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**
@@ -142,14 +123,4 @@ export function loadCheckpoint(dir: string): Checkpoint {
   if (typeof doc.state !== 'object' || doc.state === null || Array.isArray(doc.state)) throw new Error(`checkpoint ${statePath}: "state" must be a JSON object`);
   const { tensors } = readSafetensors(join(dir, PARAMS));
   return { dir, step: doc.step as number, state: doc.state as JsonObject, tensors };
-}
-
-/** The checkpoint `--resume` continues from; throws a message saying what to do when there is none. */
-export function resumeCheckpoint(runDir: string): Checkpoint {
-  const dir = latestCheckpoint(runDir);
-  if (!dir) {
-    const where = existsSync(runDir) ? `${checkpointsRoot(runDir)} holds no complete checkpoint` : `run directory ${runDir} does not exist`;
-    throw new Error(`--resume: ${where}. Drop --resume to start a new run, or pass the --out of the run you want to resume.`);
-  }
-  return loadCheckpoint(dir);
 }

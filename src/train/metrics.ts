@@ -5,8 +5,9 @@
  * The log's `step` must count like the checkpoints' step, so that resuming from checkpoint S keeps
  * exactly the lines with step ≤ S and the file reads as if the run had never stopped.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { RUN_METRICS, writeFileAtomic } from './rundir.js';
 
 export type MetricValue = number | string | boolean | null;
 export interface MetricRecord {
@@ -15,7 +16,7 @@ export interface MetricRecord {
 }
 
 export function metricsPath(runDir: string): string {
-  return join(runDir, 'metrics.jsonl');
+  return join(runDir, RUN_METRICS);
 }
 
 /** JSON has no NaN or Infinity; keep them visible as strings rather than JSON.stringify's null. */
@@ -71,15 +72,7 @@ export class MetricsLog {
       }
     } else if (existsSync(path)) {
       const kept = readMetrics(path).filter((r) => r.step <= resumeStep);
-      const tmp = `${path}.tmp`;
-      const fd = openSync(tmp, 'w');
-      try {
-        writeSync(fd, kept.map((r) => encodeRecord(r) + '\n').join(''));
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, path);
+      writeFileAtomic(path, kept.map((r) => encodeRecord(r) + '\n').join(''));
     }
     return new MetricsLog(path, openSync(path, 'a'));
   }
@@ -187,9 +180,9 @@ export function lossCurveSvg(records: readonly MetricRecord[], options: { title?
   return parts.join('');
 }
 
-/** Writes the loss plot for a metrics log next to it (or wherever `svgPath` says). */
+/** Writes the loss plot for a metrics log next to it (or wherever `svgPath` says), atomically. */
 export function writeLossPlot(metricsFile: string, svgPath: string, title?: string): void {
-  writeFileSync(svgPath, lossCurveSvg(readMetrics(metricsFile), title === undefined ? {} : { title }));
+  writeFileAtomic(svgPath, lossCurveSvg(readMetrics(metricsFile), title === undefined ? {} : { title }));
 }
 
 // ---------------------------------------------------------------- terminal status
@@ -197,6 +190,8 @@ export function writeLossPlot(metricsFile: string, svgPath: string, title?: stri
 export interface StatusFields {
   step: number;
   totalSteps: number;
+  /** 0-based epoch of the step (steps per epoch = floor(images / batch), in --steps runs too). */
+  epoch: number;
   loss: number;
   /** The method's loss terms by name (`global`, `dense`, …), shown by their initials. */
   terms?: Readonly<Record<string, number>>;
@@ -220,28 +215,44 @@ function clock(seconds: number): string {
   return `${hms[0]}:${String(hms[1]).padStart(2, '0')}:${String(hms[2]).padStart(2, '0')}`;
 }
 
-/** One status line; `barWidth` 0 leaves the bar out. */
-export function formatStatus(f: StatusFields, etaSeconds: number | null, barWidth = 0): string {
-  const frac = f.totalSteps > 0 ? Math.min(1, f.step / f.totalSteps) : 0;
-  const filled = Math.round(frac * barWidth);
-  const bar = barWidth > 0 ? `[${'#'.repeat(filled)}${'-'.repeat(barWidth - filled)}] ` : '';
-  const entries = Object.entries(f.terms ?? {});
-  const terms = entries.length > 0 ? ` (${entries.map(([k, v]) => `${k[0]} ${v.toFixed(4)}`).join(' ')})` : '';
-  return (
-    `${bar}${f.step}/${f.totalSteps} (${(frac * 100).toFixed(1)}%) loss ${f.loss.toFixed(4)}${terms}` +
-    ` lr ${f.lr.toExponential(2)} m ${f.momentum.toFixed(5)} ${f.pairsPerSec.toFixed(1)} pairs/s` +
-    ` wait ${(f.dataWait * 100).toFixed(0)}% ETA ${etaSeconds === null ? '?' : clock(etaSeconds)}`
-  );
+/**
+ * One status line, most important first: step, loss, throughput and ETA, then epoch, learning rate,
+ * momentum, data wait and the loss terms. With `width`, fields are left out from the end until the
+ * line fits (the first is cut only on a terminal too narrow for it alone).
+ */
+export function formatStatus(f: StatusFields, etaSeconds: number | null, width?: number): string {
+  const pct = f.totalSteps > 0 ? Math.min(1, f.step / f.totalSteps) * 100 : 0;
+  const terms = Object.entries(f.terms ?? {}).map(([k, v]) => `${k[0]} ${v.toFixed(4)}`);
+  const fields = [
+    `${f.step}/${f.totalSteps} (${pct.toFixed(1)}%)`,
+    `loss ${f.loss.toFixed(4)}`,
+    `${f.pairsPerSec.toFixed(1)} pairs/s`,
+    `ETA ${etaSeconds === null ? '?' : clock(etaSeconds)}`,
+    `epoch ${f.epoch}`,
+    `lr ${f.lr.toExponential(2)}`,
+    `m ${f.momentum.toFixed(5)}`,
+    `wait ${(f.dataWait * 100).toFixed(0)}%`,
+    ...(terms.length > 0 ? [`(${terms.join(' ')})`] : []),
+  ];
+  if (width === undefined) return fields.join('  ');
+  let line = fields[0]!;
+  for (const field of fields.slice(1)) {
+    if (line.length + 2 + field.length > width) break;
+    line += `  ${field}`;
+  }
+  return line.slice(0, width);
 }
 
 /**
- * The status line: on a TTY one line redrawn in place (at most every 100 ms); otherwise, as in CI
- * logs, a plain line at the first update, every `intervalMs` and at the last step. ETA comes from the
- * rate since the first update, so a resumed run estimates from its own speed.
+ * The status line: on a TTY one line redrawn in place (at most every 100 ms) and fitted to the
+ * terminal's width; otherwise, as in CI logs, a full plain line at the first update (the first step:
+ * the run is alive), at the second (the first ETA), then every `intervalMs` and at the last step.
+ * ETA comes from the rate since the first update, so a resumed run estimates from its own speed.
  */
 export class StatusLine {
   private start: { t: number; step: number } | null = null;
   private lastDraw = -Infinity;
+  private draws = 0;
   private drawn = false;
 
   constructor(
@@ -252,15 +263,17 @@ export class StatusLine {
 
   update(f: StatusFields): void {
     const t = this.now();
+    // The rate is measured from the first update on; the step before it (session warm-up) is not counted.
     this.start ??= { t, step: f.step };
     const last = f.step >= f.totalSteps;
-    if (!last && t - this.lastDraw < (this.stream.isTTY ? 100 : this.intervalMs)) return;
+    const early = !this.stream.isTTY && this.draws < 2;
+    if (!last && !early && t - this.lastDraw < (this.stream.isTTY ? 100 : this.intervalMs)) return;
     this.lastDraw = t;
+    this.draws++;
     const done = f.step - this.start.step;
     const eta = done > 0 ? ((f.totalSteps - f.step) * (t - this.start.t)) / done / 1000 : null;
     if (this.stream.isTTY) {
-      const width = this.stream.columns ?? 100;
-      this.stream.write(`\r\x1b[2K${formatStatus(f, eta, 20).slice(0, width - 1)}`);
+      this.stream.write(`\r\x1b[2K${formatStatus(f, eta, (this.stream.columns ?? 80) - 1)}`);
       this.drawn = true;
     } else {
       this.stream.write(formatStatus(f, eta) + '\n');

@@ -105,17 +105,17 @@ test('loss plot: well-formed standalone SVG with the three series, axes and lege
   assert.is(big.match(/<circle/g)!.length, 2000);
 }));
 
-const fields: StatusFields = { step: 250, totalSteps: 1000, loss: 3.14159, terms: { global: 1.5, dense: 1.64159 }, lr: 0.25, momentum: 0.9961234, pairsPerSec: 48.25, dataWait: 0.031 };
+const fields: StatusFields = { step: 250, totalSteps: 1000, epoch: 3, loss: 3.14159, terms: { global: 1.5, dense: 1.64159 }, lr: 0.25, momentum: 0.9961234, pairsPerSec: 48.25, dataWait: 0.031 };
 
-test('status line shows step, loss terms, lr, momentum, throughput, data wait and ETA', () => {
-  assert.is(
-    formatStatus(fields, 3725, 10),
-    '[###-------] 250/1000 (25.0%) loss 3.1416 (g 1.5000 d 1.6416) lr 2.50e-1 m 0.99612 48.3 pairs/s wait 3% ETA 1:02:05',
-  );
-  assert.is(formatStatus({ ...fields, terms: {} }, null), '250/1000 (25.0%) loss 3.1416 lr 2.50e-1 m 0.99612 48.3 pairs/s wait 3% ETA ?');
+test('status line: step, loss, throughput and ETA first, then epoch, lr, momentum, data wait, terms; fitted to a width by dropping from the end', () => {
+  assert.is(formatStatus(fields, 3725), '250/1000 (25.0%)  loss 3.1416  48.3 pairs/s  ETA 1:02:05  epoch 3  lr 2.50e-1  m 0.99612  wait 3%  (g 1.5000 d 1.6416)');
+  assert.is(formatStatus({ ...fields, terms: {} }, null), '250/1000 (25.0%)  loss 3.1416  48.3 pairs/s  ETA ?  epoch 3  lr 2.50e-1  m 0.99612  wait 3%');
+  assert.is(formatStatus(fields, 3725, 59), '250/1000 (25.0%)  loss 3.1416  48.3 pairs/s  ETA 1:02:05');
+  assert.is(formatStatus(fields, 3725, 40), '250/1000 (25.0%)  loss 3.1416');
+  assert.is(formatStatus(fields, 3725, 10), '250/1000 (');
 });
 
-test('status: one redrawn line on a TTY, periodic plain lines otherwise; ETA from the measured rate', () => {
+test('status: one redrawn line on a TTY, fitted to its width; plain lines otherwise at the first two updates, every 30 s and the last', () => {
   let t = 0;
   const tty = { out: '', isTTY: true, columns: 60, write(s: string) { this.out += s; } };
   const bar = new StatusLine(tty, 30_000, () => t);
@@ -127,19 +127,20 @@ test('status: one redrawn line on a TTY, periodic plain lines otherwise; ETA fro
   const frames = tty.out.split('\r\x1b[2K').filter(Boolean);
   assert.is(frames.length, 10);
   assert.ok(frames.every((f) => f.replace(/\n$/, '').length <= 59 && !f.slice(0, -1).includes('\n')));
+  assert.match(frames[1]!, /^200\/1000 \(20\.0%\)  loss 3\.1416  48\.3 pairs\/s  ETA 0:00:08$/);
   assert.ok(tty.out.endsWith('\n'));
   const plain = { out: '', write(s: string) { this.out += s; } };
   t = 0;
   const log = new StatusLine(plain, 30_000, () => t);
-  for (let step = 0; step <= 1000; step += 10) {
+  for (let step = 1; step <= 1000; step += 1) {
     log.update({ ...fields, step });
-    t += 1000; // 10 steps per second
+    t += 100; // 10 steps per second
   }
   const lines = plain.out.trimEnd().split('\n');
-  // At step 0, then every 30 s (300 steps), then the last step.
-  assert.equal(lines.map((l) => l.split(' ')[0]), ['0/1000', '300/1000', '600/1000', '900/1000', '1000/1000']);
-  assert.match(lines[1]!, /ETA 0:01:10$/);
-  assert.ok(!plain.out.includes('\r') && !plain.out.includes('['));
+  // Step 1 (alive), step 2 (first ETA), then every 30 s (300 steps), then the last step.
+  assert.equal(lines.map((l) => l.split(' ')[0]), ['1/1000', '2/1000', '302/1000', '602/1000', '902/1000', '1000/1000']);
+  assert.match(lines[1]!, /ETA 0:01:40/);
+  assert.ok(!plain.out.includes('\r'));
 });
 
 test.run();
