@@ -178,7 +178,6 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       const total = performance.now() - t;
       if (i >= warmup) results.push({ ...r, phases: { ...r.phases, total_ms: total } as StepResult['phases'] });
     }
-    store.dispose();
     await runner.release();
     const alone = Object.fromEntries([...PHASES, 'total_ms'].map((p) => [p, summary(results.map((r) => (r.phases as unknown as Record<string, number>)[p]!))]));
 

@@ -78,6 +78,19 @@ test('20 steps with the state resident end bit-identical to the host loop', asyn
   assert.is(d.abs, 0);
 });
 
+test('the CUDA-graph placement (fixed addresses, two state sets in turn) equals the resident loop, for in-graph and host K-means', async () => {
+  for (const backend of ['graph', 'ts']) {
+    const sets = [`kmeans.backend=${backend}`];
+    const bundle = join(scratch, `bundle-${backend}`);
+    writeBundle(config(8, sets), bundle);
+    const plain = await runTo(`plain-${backend}`, 8, { bundle });
+    const captured = await runTo(`captured-${backend}`, 8, { bundle, residency: 'device', sets: [...sets, 'runtime.cuda_graph=true'] });
+    const d = maxDiff(captured, plain);
+    console.log(`    captured vs resident, K-means in the ${backend === 'graph' ? 'graph' : 'host'}, 8 steps: max abs diff ${d.abs}`);
+    assert.is(d.abs, 0);
+  }
+});
+
 test('host memory stays flat over 500 resident steps', async () => {
   const cfg = config(500, ['train.batch_size=4', 'data.image_size=64', 'heads.proj_hidden=32', 'heads.proj_dim=16', 'heads.pred_hidden=32', 'heads.dense_proj_hidden=32', 'heads.dense_proj_dim=16', 'heads.dense_pred_hidden=32']);
   const run = await prepareRun({ data: 'synthetic:16', out: join(scratch, 'memory'), config: cfg });
@@ -97,7 +110,6 @@ test('host memory stays flat over 500 resident steps', async () => {
       rss.push(process.memoryUsage().rss / 2 ** 20);
     }
   }
-  store.dispose();
   await runner.release();
   const early = Math.min(...rss.slice(0, 3));
   const late = Math.max(...rss.slice(-3));
