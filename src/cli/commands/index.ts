@@ -1,5 +1,6 @@
 // One line per command; main.ts registers them in this order.
 import type { Argv } from 'yargs';
+import { benchCommand } from './bench.js';
 import { buildCommand } from './build.js';
 import { configCommand } from './config.js';
 import { evalCommand } from './eval.js';
@@ -12,6 +13,7 @@ import { trainCommand } from './train.js';
 export const COMMANDS: readonly ((cli: Argv) => Argv)[] = [
   (cli) => cli.command(trainCommand),
   (cli) => cli.command(buildCommand),
+  (cli) => cli.command(benchCommand),
   (cli) => cli.command(inspectCommand),
   (cli) => cli.command(configCommand),
   (cli) => cli.command(synthCommand),
