@@ -162,7 +162,7 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
     const deviceMemory = ep === 'cuda' ? new PeakSampler(deviceMemoryUsed, 500) : null;
 
     log(`building the ${cfg.method} bundle (${policy.name} policy) …`);
-    const run = await prepareRun({ data: 'synthetic:256', out: join(dir, 'run'), config: cfg, build: { policy } });
+    const run = await prepareRun({ data: 'synthetic:256', out: join(dir, 'run'), config: cfg, ep, build: { policy }, note: log });
 
     log(`timing the step alone: ${warmup} warm-up + ${steps} steps on ${ep} …`);
     const store = stateFromTensors(readBundleTensors(run.bundle), run.bundle.manifest, run.bundle.dir);
@@ -179,10 +179,11 @@ export async function bench(options: BenchOptions): Promise<BenchReport> {
       if (i >= warmup) results.push({ ...r, phases: { ...r.phases, total_ms: total } as StepResult['phases'] });
     }
     await runner.release();
+    run.lock.release();
     const alone = Object.fromEntries([...PHASES, 'total_ms'].map((p) => [p, summary(results.map((r) => (r.phases as unknown as Record<string, number>)[p]!))]));
 
     log(`timing ${warmup + steps} steps inside the training loop (${cfg.data.workers} data workers) …`);
-    const loopRun = await prepareRun({ data: 'synthetic:256', out: join(dir, 'loop'), config: { ...cfg, train: { ...cfg.train, steps: warmup + steps, log_every: 1, checkpoint_every: 0 } }, bundle: run.bundle.dir });
+    const loopRun = await prepareRun({ data: 'synthetic:256', out: join(dir, 'loop'), config: { ...cfg, train: { ...cfg.train, steps: warmup + steps, log_every: 1, checkpoint_every: 0 } }, bundle: run.bundle.dir, ep, note: log });
     await train(loopRun, { ep, status: { write: () => true, isTTY: false }, logger: { warn: log } });
     const records = readMetrics(join(loopRun.dir, 'metrics.jsonl')).slice(warmup);
     const num = (r: Record<string, unknown>, k: string): number => Number(r[k]);
