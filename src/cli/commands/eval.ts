@@ -62,6 +62,10 @@ const pct = (v: number): string => `${(100 * v).toFixed(1)}%`;
 export const evalCommand: CommandModule = {
   command: 'eval',
   describe: 'Evaluate a pre-trained backbone (eval probe: dense linear probe, mIoU)',
-  builder: (y) => y.command(probeCommand).demandCommand(1, 'Choose an evaluation: `multisiam eval probe`.'),
+  builder: (y) =>
+    y
+      .command(probeCommand)
+      .demandCommand(1, 'Choose an evaluation: `multisiam eval probe`.')
+      .example('$0 eval probe --run runs/tiny', 'dense linear probe of the run\'s latest checkpoint; `eval probe --help` lists its flags'),
   handler: () => undefined,
 };
