@@ -140,10 +140,10 @@ def main():
         tgt = tm.target_outputs(target, cfg, d)
         sync()
         t.append(time.perf_counter())
-        for v in (1, 2):
-            d[f'target_z{v}'] = tgt[f'z{v}']
+        for v, o in ((1, 2), (2, 1)):  # target_*v: the other view's target, supervising view v
+            d[f'target_z{v}'] = tgt[f'z{o}']
             if cfg.dense:
-                d[f'target_dense{v}'] = kmeans_targets(tgt[f'dense{v}'], k, iters) if kmeans else tgt[f'dense{v}']
+                d[f'target_dense{v}'] = kmeans_targets(tgt[f'dense{o}'], k, iters) if kmeans else tgt[f'dense{o}']
         sync()
         t.append(time.perf_counter())
         for p, _ in params:

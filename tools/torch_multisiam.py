@@ -15,7 +15,8 @@ IN.safetensors
     Data: `view1`, `view2` (B,3,H,W) RGB pixel values 0..255 (the graphs take them as uint8 and
     normalise as (x/255 − data.mean)/data.std, and so does this reference); `flip1`, `flip2` (B) 0/1; `boxes1`, `boxes2` (B,4) normalised
     (x1,y1,x2,y2); `dense_weight` (B) 0/1; `target_z1`, `target_z2` (B,proj_dim); `target_dense1`,
-    `target_dense2` (B,dense_proj_dim,g,g) (g = h for offset alignment, roi_size for RoI);
+    `target_dense2` (B,dense_proj_dim,g,g) (g = h for offset alignment, roi_size for RoI); `target_*v` is
+    the target network's output for the OTHER view and supervises online view v (the bundle's convention);
     MoCo only: `queue_global` (L,proj_dim), `queue_dense` (L,dense_proj_dim).
     Any of F32/F64/I64 is accepted for every tensor.
 CONFIG.json
@@ -30,8 +31,8 @@ Precision: parameters and inputs are promoted to float64 and everything (forward
 backward) runs in float64; results are cast to float32 when written. `--float32` runs in float32.
 `--normalised-views` takes `view1`, `view2` as already normalised images (for a cross-check that
 feeds both sides the exact float32 inputs the graphs compute from the uint8 views).
-`--perturb-views` multiplies every view pixel by 1 ± 2⁻²³ (one float32 ulp, seeded random signs)
-before computing: how much each gradient moves then is its float32 noise floor.
+`--perturb-views` multiplies every view pixel and crop-box coordinate by 1 ± 2⁻²³ (one float32 ulp,
+seeded random signs) before computing: how much each gradient moves then is its float32 noise floor.
 
 What is computed (one training step, online side; targets are given and carry no gradient):
   * each view is its own forward pass in training mode (BN over that view's B images only; both views
@@ -45,10 +46,10 @@ What is computed (one training step, online side; targets are given and carry no
     not intersect), x = R;
     Q(i) = Σ_i' sim(R(i),R(i'))·q(x)(i') (+ q(x)(i) if attention.residual), q = dense_predictor;
     L_global = Σ_v mean_b (2 − 2cos(p_v, z'_other)); dense per pair ℓ_b = mean_cells (2 − 2cos(Q_v, T))
-    (−cos for dense_target=features) with T = target_dense_other; direction = Σ w_b ℓ_b / max(1, Σ w_b);
+    (−cos for dense_target=features) with T = target_dense_v; direction = Σ w_b ℓ_b / max(1, Σ w_b);
   * MoCo framework (RoI only): R = roi_align(flip-back(F)); G = Σ sim(R,R')·g(R) (+ g(R) if residual)
-    with g = dense_projector; global = InfoNCE(normalize(z_v); normalize(target_z_other); queue_global),
-    plain mean over pairs; dense = per-cell InfoNCE(normalize(G_v); normalize(target_dense_other);
+    with g = dense_projector; global = InfoNCE(normalize(z_v); normalize(target_z_v); queue_global),
+    plain mean over pairs; dense = per-cell InfoNCE(normalize(G_v); normalize(target_dense_v);
     queue_dense), per-pair mean over cells, then the w_b reduction; τ = moco.temperature;
     cross-entropy with the positive first; queues used as given;
   * loss = w_global·L_global + w_dense·L_dense; `method: byol` → L_dense = 0.
@@ -326,7 +327,7 @@ def compute_loss(net, cfg, d, keep=None):
     lg = 0
     for v in (1, 2):
         z = views[v][1]
-        zt = d[f'target_z{other[v]}']
+        zt = d[f'target_z{v}']
         if cfg.framework == 'byol':
             p = net.predictor(z)
             c = (Fn.normalize(p, dim=1, eps=EPS) * Fn.normalize(zt, dim=1, eps=EPS)).sum(1)
@@ -347,7 +348,7 @@ def compute_loss(net, cfg, d, keep=None):
             regions = {1: reg1, 2: reg2}
         for v in (1, 2):
             F = views[v][0]
-            T = d[f'target_dense{other[v]}']
+            T = d[f'target_dense{v}']
             if cfg.framework == 'byol':
                 D = flip_back(net.dense_projector(F), d[f'flip{v}'])
                 if cfg.alignment == 'offset':
@@ -359,7 +360,7 @@ def compute_loss(net, cfg, d, keep=None):
                 qx = net.dense_predictor(x)
                 Q = attention(R, qx, cfg)
                 if T.shape[2:] != Q.shape[2:]:
-                    raise SystemExit(f'torch_multisiam: target_dense{other[v]} has grid {tuple(T.shape[2:])}, '
+                    raise SystemExit(f'torch_multisiam: target_dense{v} has grid {tuple(T.shape[2:])}, '
                                      f'the online prediction has {tuple(Q.shape[2:])}')
                 c = cos_cells(Q, T)
                 per_cell = -c if cfg.dense_target == 'features' else 2 - 2 * c
@@ -373,7 +374,7 @@ def compute_loss(net, cfg, d, keep=None):
                 R = roi(Fb, regions[v], d[f'boxes{v}'], cfg.roi_size)
                 G = attention(R, net.dense_projector(R), cfg)
                 if T.shape[2:] != G.shape[2:]:
-                    raise SystemExit(f'torch_multisiam: target_dense{other[v]} has grid {tuple(T.shape[2:])}, '
+                    raise SystemExit(f'torch_multisiam: target_dense{v} has grid {tuple(T.shape[2:])}, '
                                      f'the online projection has {tuple(G.shape[2:])}')
                 Gn = Fn.normalize(G.flatten(2), dim=1, eps=EPS).transpose(1, 2)  # (B,N,D)
                 Kn = Fn.normalize(T.flatten(2), dim=1, eps=EPS).transpose(1, 2)
@@ -393,9 +394,11 @@ def data_tensors(tensors, cfg, dtype, normalise=True, perturb=False, names=DATA_
     data = {k: tensors[k].to(dtype) for k in names if k in tensors}
     if perturb:
         gen = torch.Generator().manual_seed(0)
-        for v in ('view1', 'view2'):
-            sign = torch.randint(0, 2, data[v].shape, generator=gen).to(dtype) * 2 - 1
-            data[v] = data[v] * (1 + sign * 2.0 ** -23)
+        # The views, and the crop boxes the alignment inputs come from (the graphs get those as float32).
+        for v in ('view1', 'view2', 'boxes1', 'boxes2'):
+            if v in data:
+                sign = torch.randint(0, 2, data[v].shape, generator=gen).to(dtype) * 2 - 1
+                data[v] = data[v] * (1 + sign * 2.0 ** -23)
     if not normalise:
         return data
     device = tensors['view1'].device
@@ -605,16 +608,16 @@ def selftest():
         good = dsym < 1e-6 and gsym < 1e-5
         failures += not good
         print(f'  symmetry: |Δloss| {dsym:.2e}, max |Δgrad| {gsym:.2e} {"ok" if good else "FAIL"}')
-        # 2b. pairing: target_z2 / target_dense2 supervise online view 1 (and vice versa). Setting them to
+        # 2b. pairing: target_z1 / target_dense1 supervise online view 1 (and _2 view 2). Setting them to
         #     view 1's own prediction makes direction 1's BYOL terms exactly 0 (2 − 2·1), direction 2 unchanged.
         if cfg.framework == 'byol':
             keep = {}
             with torch.no_grad():
                 compute_loss(net, cfg, data, keep)
                 d2 = dict(data)
-                d2['target_z2'] = keep['p1']
+                d2['target_z1'] = keep['p1']
                 if cfg.dense:
-                    d2['target_dense2'] = keep['Q1']
+                    d2['target_dense1'] = keep['Q1']
                 keep2 = {}
                 compute_loss(net, cfg, d2, keep2)
             vals = [abs(keep2['global1'].item()), abs(keep2['global2'].item() - keep['global2'].item())]
@@ -624,7 +627,7 @@ def selftest():
                 vals += [abs(keep2['dense1'].item() + 1.0), abs(keep2['dense2'].item() - keep['dense2'].item())]
             good = max(vals) < 1e-12
             failures += not good
-            print(f'  pairing (target_*2 supervises view 1): max dev {max(vals):.2e} {"ok" if good else "FAIL"}')
+            print(f'  pairing (target_*1 supervises view 1): max dev {max(vals):.2e} {"ok" if good else "FAIL"}')
         # 3. alignment and attention pieces against hand computations
         if cfg.dense and cfg.framework == 'byol':
             keep = {}

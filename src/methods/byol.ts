@@ -19,7 +19,7 @@ function online(g: Graph, cfg: MultiSiamConfig): LossTerms {
     const { z } = encode(views[v].image, cfg);
     return g.scope('predictor', () => mlp(z, headSizes(cfg).predictor, true));
   });
-  const [a, b] = VIEWS.map((v) => byolLoss(p[v], zTargets[other(v)]));
+  const [a, b] = VIEWS.map((v) => byolLoss(p[v], zTargets[v]));
   const global = add(a!, b!);
   return { total: weighted([[global, cfg.loss.w_global]]), terms: { global } };
 }

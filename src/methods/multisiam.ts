@@ -23,11 +23,10 @@ import { flipBack, roiAlign, withOffsets } from '../graphs/alignment.js';
 import { encode, headSizes, perView, projectDense } from '../graphs/encoder.js';
 import { mlp, mlp2d } from '../graphs/heads.js';
 import { NAMES, VIEWS, type ViewIndex, declareDenseTargets, declareDenseWeight, declareGlobalTargets, declareOffsets, declareRoiPositions, declareViews, other } from '../graphs/io.js';
-import { byolLoss, cellsAsRows, clusterConsistency, featureConsistency, infoNce, weightedPairMean } from '../graphs/losses.js';
-import { declareQueue, enqueue } from '../graphs/queue.js';
+import { byolLoss, cellsAsRows, clusterConsistency, featureConsistency, weightedPairMean } from '../graphs/losses.js';
+import { globalContrast, queueContrast } from '../graphs/moco.js';
 import type { Graph, Value } from '../onnx/ir.js';
 import { add } from '../onnx/ops/Add.js';
-import { concat } from '../onnx/ops/Concat.js';
 import { neg } from '../onnx/ops/Neg.js';
 import { reduceMean } from '../onnx/ops/ReduceMean.js';
 import { reshape } from '../onnx/ops/Reshape.js';
@@ -153,7 +152,6 @@ function aligned(map: Value, flipped: Value, v: ViewIndex, alignment: Alignment2
   return alignment.kind === 'roi' ? roiAlign(back, alignment.positions[v], alignment.size) : back;
 }
 
-const QUEUE_GLOBAL = 'queue_global';
 const QUEUE_DENSE = 'queue_dense';
 
 function online(g: Graph, cfg: MultiSiamConfig): LossTerms {
@@ -165,25 +163,20 @@ function online(g: Graph, cfg: MultiSiamConfig): LossTerms {
   const sum = (terms: readonly Value[]): Value => add(terms[0]!, terms[1]!);
 
   if (cfg.framework === 'moco') {
-    const d = cfg.heads.dense_proj_dim;
-    const queues = { global: declareQueue(g, QUEUE_GLOBAL, cfg.moco.queue_size, cfg.heads.proj_dim), dense: declareQueue(g, QUEUE_DENSE, cfg.moco.queue_size, d) };
-    const tau = cfg.moco.temperature;
     const b = cfg.train.batch_size;
     const out = perView(g, (v) => {
       const { features, z } = encode(views[v].image, cfg);
       const r = aligned(features, views[v].flipped, v, alignment);
       return { z, dense: attend(r, projectDense(r, cfg), cfg.attention) };
     });
-    const globalTerms = VIEWS.map((v) => reduceMean(infoNce(out[v].z, zTargets[other(v)], queues.global, tau)));
-    const denseTerms = VIEWS.map((v) => {
-      const perCell = infoNce(cellsAsRows(out[v].dense), cellsAsRows(denseTargets[other(v)]), queues.dense, tau);
-      return weightedPairMean(reduceMean(reshape(perCell, [b, -1]), [1]), denseWeight);
-    });
-    // Both views' keys go into the shared queues after the step: z' and the pooled dense map G'.
-    enqueue(queues.global, concat([zTargets[2], zTargets[1]], 0));
-    const pooled = VIEWS.map((v) => g.input(denseKeyInput(v), 'float32', [b, d], 'data', { kind: 'queue_keys', queue: QUEUE_DENSE, view: v }));
-    enqueue(queues.dense, concat(pooled, 0));
-    return withTerms(cfg, sum(globalTerms), sum(denseTerms));
+    const global = globalContrast(g, cfg, { 1: out[1].z, 2: out[2].z }, zTargets);
+    // The dense queue takes both views' pooled target dense maps G' (their own inputs, since the
+    // dense targets are K-means centroids); each image's cells are averaged, then weighted by pair.
+    const pooled = (v: ViewIndex): Value => g.input(denseKeyInput(v), 'float32', [b, cfg.heads.dense_proj_dim], 'data', { kind: 'queue_keys', queue: QUEUE_DENSE, view: v });
+    const direction = (v: ViewIndex) => ({ queries: cellsAsRows(out[v].dense), positives: cellsAsRows(denseTargets[v]) });
+    const perImage = (perCell: Value): Value => weightedPairMean(reduceMean(reshape(perCell, [b, -1]), [1]), denseWeight);
+    const dense = queueContrast(g, cfg, QUEUE_DENSE, { 1: direction(1), 2: direction(2) }, { 1: pooled(1), 2: pooled(2) }, perImage);
+    return withTerms(cfg, global, dense);
   }
 
   const sizes = headSizes(cfg);
@@ -196,8 +189,8 @@ function online(g: Graph, cfg: MultiSiamConfig): LossTerms {
     const q = attend(r, g.scope('dense_predictor', () => mlp2d(x, sizes.densePredictor, true)), cfg.attention);
     return { p, q };
   });
-  const globalTerms = VIEWS.map((v) => byolLoss(out[v].p, zTargets[other(v)]));
-  const denseTerms = VIEWS.map((v) => weightedPairMean(consistency(out[v].q, denseTargets[other(v)]), denseWeight));
+  const globalTerms = VIEWS.map((v) => byolLoss(out[v].p, zTargets[v]));
+  const denseTerms = VIEWS.map((v) => weightedPairMean(consistency(out[v].q, denseTargets[v]), denseWeight));
   return withTerms(cfg, sum(globalTerms), sum(denseTerms));
 }
 
