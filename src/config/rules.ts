@@ -54,13 +54,14 @@ export const SHARED_RULES: readonly Rule[] = [
         : null,
   },
   {
-    doc: 'moco.queue_size ≥ train.batch_size, so one batch of keys fits the queue',
+    // Every MoCo-framework method enqueues both views' keys after a step (src/graphs/moco.ts).
+    doc: "moco.queue_size ≥ 2 × train.batch_size, so one step's keys (both views) fit the queue",
     check: (c) =>
-      c.framework === 'moco' && c.moco.queue_size < c.train.batch_size
+      c.framework === 'moco' && c.moco.queue_size < 2 * c.train.batch_size
         ? {
             fields: ['moco.queue_size', 'train.batch_size'],
-            problem: `queue_size ${c.moco.queue_size} is smaller than batch_size ${c.train.batch_size}`,
-            allowed: `moco.queue_size ≥ ${c.train.batch_size}`,
+            problem: `queue_size ${c.moco.queue_size} cannot take the ${2 * c.train.batch_size} keys of one step (both views of batch_size ${c.train.batch_size})`,
+            allowed: `moco.queue_size ≥ ${2 * c.train.batch_size}`,
           }
         : null,
   },

@@ -38,14 +38,22 @@ export interface Contrast {
 }
 
 /**
- * Σ over the two directions of the mean InfoNCE (τ = `moco.temperature`) of each direction's
- * queries against their positives and the negatives of queue `name` (`moco.queue_size` rows of the
- * keys' width); then `keys[v]`, the target network's (B, D) key of view v, replaces the queue's
- * oldest rows (view 1's keys first), L2-normalised, once the step is adopted.
+ * Σ over the two directions of the InfoNCE (τ = `moco.temperature`) of each direction's queries
+ * against their positives and the negatives of queue `name` (`moco.queue_size` rows of the keys'
+ * width), reduced from one value per query row to a scalar by `reduce` (the mean by default); then
+ * `keys[v]`, the target network's (B, D) key of view v, replaces the queue's oldest rows (view 1's
+ * keys first), L2-normalised, once the step is adopted.
  */
-export function queueContrast(g: Graph, cfg: MultiSiamConfig, name: string, directions: Readonly<Record<ViewIndex, Contrast>>, keys: Readonly<Record<ViewIndex, Value>>): Value {
+export function queueContrast(
+  g: Graph,
+  cfg: MultiSiamConfig,
+  name: string,
+  directions: Readonly<Record<ViewIndex, Contrast>>,
+  keys: Readonly<Record<ViewIndex, Value>>,
+  reduce: (perQuery: Value) => Value = reduceMean,
+): Value {
   const queue = declareQueue(g, name, cfg.moco.queue_size, keys[1].shape[1]!);
-  const [a, b] = VIEWS.map((v) => reduceMean(infoNce(directions[v].queries, directions[v].positives, queue, cfg.moco.temperature)));
+  const [a, b] = VIEWS.map((v) => reduce(infoNce(directions[v].queries, directions[v].positives, queue, cfg.moco.temperature)));
   enqueue(queue, concat([keys[1], keys[2]], 0));
   return add(a!, b!);
 }

@@ -38,7 +38,7 @@ import { reshape } from '../onnx/ops/Reshape.js';
 import { stopGradient } from '../onnx/ops/StopGradient.js';
 import { transpose } from '../onnx/ops/Transpose.js';
 import { ANY_PAIR, type LossTerms, type TargetLink, defineMethod, weighted } from './method.js';
-import { MOCO_V2_DEFAULTS, QUEUE_HOLDS_BOTH_VIEWS, globalKeyLinks, mocoMomentum } from './mocov2.js';
+import { MOCO_V2_DEFAULTS, globalKeyLinks, mocoMomentum } from './mocov2.js';
 
 const QUEUE_DENSE = 'queue_dense';
 
@@ -134,7 +134,6 @@ export const densecl = defineMethod({
     loss: { w_global: 0.5, w_dense: 0.5 },
   },
   rules: [
-    QUEUE_HOLDS_BOTH_VIEWS,
     {
       doc: "method 'densecl': some loss term has a positive weight",
       check: (c) =>

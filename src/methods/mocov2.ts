@@ -14,7 +14,6 @@
  *   MoCo decays every parameter.
  */
 import type { ConfigPatch } from '../config/presets.js';
-import type { Rule } from '../config/rules.js';
 import type { MultiSiamConfig } from '../config/schema.js';
 import { perView } from '../graphs/encoder.js';
 import { NAMES, VIEWS, declareGlobalTargets, declareViews, other } from '../graphs/io.js';
@@ -39,19 +38,6 @@ export const MOCO_V2_DEFAULTS = {
   optim: { name: 'sgd', base_lr: 0.03, weight_decay: 1e-4, warmup_epochs: 0, final_lr: 0 },
   data: { min_crop_scale: 0.2, view1: MOCO_V2_VIEW, view2: MOCO_V2_VIEW },
 } as const satisfies ConfigPatch;
-
-/** Both views' keys enter the queue each step, so it must hold 2B rows (the shared rule asks for B). */
-export const QUEUE_HOLDS_BOTH_VIEWS: Rule = {
-  doc: 'moco.queue_size ≥ 2 × train.batch_size for the MoCo-v2 baselines, which enqueue both views\' keys',
-  check: (c) =>
-    c.moco.queue_size >= 2 * c.train.batch_size
-      ? null
-      : {
-          fields: ['moco.queue_size', 'train.batch_size'],
-          problem: `queue_size ${c.moco.queue_size} cannot take the ${2 * c.train.batch_size} keys of one step (both views of batch_size ${c.train.batch_size})`,
-          allowed: `moco.queue_size ≥ ${2 * c.train.batch_size}`,
-        },
-};
 
 /** The key encoder follows the online one with constant momentum (MoCo). */
 export function mocoMomentum(cfg: MultiSiamConfig): MomentumSpec {
@@ -86,7 +72,6 @@ export const mocov2 = defineMethod({
   reads: [],
   defaults: MOCO_V2_DEFAULTS,
   rules: [
-    QUEUE_HOLDS_BOTH_VIEWS,
     {
       doc: "method 'mocov2' trains its global loss only, so loss.w_global > 0",
       check: (c) =>

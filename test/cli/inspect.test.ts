@@ -172,9 +172,13 @@ test('inputs and outputs grouped by role: data listed with shapes, params/buffer
   assert.is(grouped['buffer']!.tensors, i.params.online_buffers.tensors);
   assert.equal(step.outputs.listed.map((v) => v.name), ['loss_global', 'loss_dense', 'loss', 'grad_norm', 'finite']);
   assert.equal(i.graphs.grad.outputs.grouped.map((g) => [g.role, g.tensors]), [['grad', 183]]);
-  assert.equal(i.graphs.target_forward.outputs.listed.map((v) => `${v.name} ${v.shape.join('x')}`), ['z1 2x256', 'z2 2x256', 'dense1 2x256x7x7', 'dense2 2x256x7x7']);
+  // With the in-graph K-means the target forward also outputs the targets themselves; the aligned
+  // maps stay outputs too (a step binds only what it reads; the report clusters those maps).
+  assert.equal(i.graphs.target_forward.outputs.listed.map((v) => `${v.name} ${v.shape.join('x')}`), ['z1 2x256', 'z2 2x256', 'dense1 2x256x7x7', 'dense2 2x256x7x7', 'target_dense1 2x256x7x7', 'target_dense2 2x256x7x7']);
   assert.is(i.total_bytes, i.files.reduce((s, f) => s + f.bytes, 0));
-  assert.is(i.files.length, 6);
+  // The four graphs, the manifest, the parameters, and the in-graph K-means' large
+  // constants in target_forward.onnx.data.
+  assert.equal(i.files.map((f) => f.file).sort(), ['backbone.onnx', 'grad.onnx', 'manifest.json', 'params.safetensors', 'target_forward.onnx', 'target_forward.onnx.data', 'train_step.onnx']);
 });
 
 test('multisiam inspect prints the summary; --json prints the same numbers', () => {

@@ -151,7 +151,7 @@ test('cross-field violations name every field involved, the values and what is a
   assert.is(errorOf({ sets: ['data.image_size=112'] }),
     "config fields 'data.image_size', 'backbone.output_stride': image_size 112 is not a multiple of output_stride 32; allowed: a multiple of 32 (e.g. 128), which gives a feature map of at least 1×1");
   assert.is(errorOf({ preset: 'tiny', sets: ['framework=moco', 'alignment=roi', 'moco.queue_size=8'] }),
-    "config fields 'moco.queue_size', 'train.batch_size': queue_size 8 is smaller than batch_size 16; allowed: moco.queue_size ≥ 16");
+    "config fields 'moco.queue_size', 'train.batch_size': queue_size 8 cannot take the 32 keys of one step (both views of batch_size 16); allowed: moco.queue_size ≥ 32");
   assert.is(errorOf({ sets: ['kmeans.k=50'] }),
     "config fields 'kmeans.k', 'alignment', 'data.image_size', 'backbone.output_stride': k 50 exceeds the 49 cells of the 7×7 feature map; allowed: kmeans.k ≤ 49");
   assert.is(errorOf({ sets: ['method=byol', 'framework=moco'] }),
