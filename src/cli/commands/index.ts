@@ -6,6 +6,7 @@ import { configCommand } from './config.js';
 import { evalCommand } from './eval.js';
 import { exportCommand } from './export.js';
 import { inspectCommand } from './inspect.js';
+import { reportCommand } from './report.js';
 import { setupCommand } from './setup.js';
 import { synthCommand } from './synth.js';
 import { trainCommand } from './train.js';
@@ -20,4 +21,5 @@ export const COMMANDS: readonly ((cli: Argv) => Argv)[] = [
   (cli) => cli.command(setupCommand),
   (cli) => cli.command(exportCommand),
   (cli) => cli.command(evalCommand),
+  (cli) => cli.command(reportCommand),
 ];
