@@ -1,7 +1,7 @@
 /**
  * Runs every graph of a preset's bundle once on the CPU, at full size or with `--set` overrides:
  * builds the bundle (or reads one with --bundle), feeds each graph every input it declares —
- * parameters, buffers and optimizer state from params.safetensors (`online.<name>`, `target.<name>`
+ * parameters, buffers and optimizer state from params.safetensors (online tensors by name, `target.<name>`
  * for target_forward, `momentum.<name>`), the optimizer's `lr` and `weight_decay` from the config,
  * random data of the manifest's shapes — and prints session-creation and run times, the loss terms,
  * whether every output is finite, and the process's peak resident memory.

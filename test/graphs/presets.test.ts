@@ -1,7 +1,7 @@
 /**
  * Every preset builds a bundle, and every graph of it loads in ONNX Runtime (CPU) from its file and
  * runs one step on every input it declares: parameters, BN statistics and optimizer state from the
- * bundle's params.safetensors (`online.*`, `target.*` for target_forward, `momentum.*`), lr and
+ * bundle's params.safetensors (online tensors under their own names, `target.*` for target_forward, `momentum.*`), lr and
  * weight decay from the config, random data of the manifest's shapes (tools/run-preset-step.ts, which
  * runs the same check on demand at any size).
  *

@@ -10,7 +10,7 @@ import { f32, type TensorMap } from '../../src/bundle/safetensors.js';
 
 const tensorsFor = (step: number): TensorMap =>
   new Map([
-    ['online.backbone.conv1.weight', f32(Float32Array.of(step, step + 0.5, -step), [3])],
+    ['conv1.weight', f32(Float32Array.of(step, step + 0.5, -step), [3])],
     ['opt.step', { dtype: 'I64', shape: [], data: BigInt64Array.of(BigInt(step)) }],
   ]);
 
@@ -35,7 +35,7 @@ test('save → load round trip of tensors and loop state', withRun((run) => {
   const ck = loadCheckpoint(dir);
   assert.is(ck.step, 123);
   assert.equal(ck.state, state);
-  assert.equal(Array.from(ck.tensors.get('online.backbone.conv1.weight')!.data as Float32Array), [123, 123.5, -123]);
+  assert.equal(Array.from(ck.tensors.get('conv1.weight')!.data as Float32Array), [123, 123.5, -123]);
   assert.is((ck.tensors.get('opt.step')!.data as BigInt64Array)[0], 123n);
 }));
 
