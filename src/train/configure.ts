@@ -83,7 +83,8 @@ export function configureRun(request: ConfigRequest): (context: RunContext) => C
         onWarning: onWarning ?? (() => undefined),
       });
     const warn = request.onWarning ?? ((m: string) => console.error(`multisiam: warning: ${m}`));
-    const { config, note } = fitWarmup(context, explicit, resolve, warn, base?.label ?? (request.preset !== undefined ? `preset '${request.preset}'` : 'the defaults'));
+    const preset = request.preset ?? (typeof file?.preset === 'string' ? file.preset : undefined);
+    const { config, note } = fitWarmup(context, explicit, resolve, warn, base?.label ?? (preset !== undefined ? `preset '${preset}'` : 'the defaults'));
     const notes = note ? [note] : [];
     if (file && request.preset === undefined && !('preset' in file)) {
       notes.unshift(

@@ -26,7 +26,7 @@ export function guardOutputs(): void {
   for (const [name, stream] of [['stdout', process.stdout], ['stderr', process.stderr]] as const) {
     stream.on('error', (e: NodeJS.ErrnoException) => {
       if (!e.code || !CLOSED_OUTPUT.has(e.code)) throw e;
-      closedOutput ??= `${name} was closed (${e.code})`;
+      closedOutput ??= `a closed ${name} (${e.code})`;
       for (const s of subscribers) s(closedOutput);
     });
   }

@@ -158,33 +158,26 @@ test('an empty folder, a folder of only broken files and a dataset smaller than 
   }
 });
 
-test('a folder mixing good, corrupt and truncated files trains on the good ones, naming each bad file once', async () => {
+test('a folder mixing good, odd (grayscale, alpha, 16-bit, 1×1) and corrupt or truncated files trains on the readable ones, naming each bad file once', async () => {
   const dir = join(scratch, 'mixed');
   mkdirSync(dir);
-  for (let i = 0; i < 4; i++) await image(join(dir, `good${i}.jpg`), noise(96, 64, 3).jpeg());
-  writeFileSync(join(dir, 'corrupt.png'), 'this is not a png');
-  const full = await noise(120, 90, 3).jpeg().toBuffer();
-  writeFileSync(join(dir, 'truncated.jpg'), full.subarray(0, Math.floor(full.length / 3)));
-  const r = train(join(scratch, 'run-mixed'), ['--steps', '2'], dir);
-  assert.is(r.status, 0, r.stderr);
-  for (const bad of ['corrupt.png', 'truncated.jpg']) {
-    assert.is(r.stderr.split(bad).length - 1, 1, `${bad} named exactly once in:\n${r.stderr}`);
-  }
-  assert.match(r.stderr, /2 unreadable image\(s\) were skipped/);
-});
-
-test('grayscale, alpha, 16-bit and tiny images decode and train', async () => {
-  const dir = join(scratch, 'odd');
-  mkdirSync(dir);
+  for (let i = 0; i < 2; i++) await image(join(dir, `good${i}.jpg`), noise(96, 64, 3).jpeg());
   await image(join(dir, 'gray.png'), noise(80, 60, 1).png());
   await image(join(dir, 'alpha.png'), noise(70, 90, 4).png());
   await image(join(dir, 'deep.png'), noise(64, 64, 3).png().toColourspace('rgb16'));
   await image(join(dir, 'one.png'), noise(1, 1, 3).png());
   await image(join(dir, 'small.webp'), noise(2, 3, 3).webp());
-  const out = join(scratch, 'run-odd');
+  writeFileSync(join(dir, 'corrupt.png'), 'this is not a png');
+  const full = await noise(120, 90, 3).jpeg().toBuffer();
+  writeFileSync(join(dir, 'truncated.jpg'), full.subarray(0, Math.floor(full.length / 3)));
+  const out = join(scratch, 'run-mixed');
   const r = train(out, ['--steps', '2'], dir);
   assert.is(r.status, 0, r.stderr);
-  assert.not.match(r.stderr, /skipped/);
+  for (const bad of ['corrupt.png', 'truncated.jpg']) {
+    assert.is(r.stderr.split(bad).length - 1, 1, `${bad} named exactly once in:\n${r.stderr}`);
+  }
+  assert.match(r.stderr, /2 unreadable image\(s\) were skipped/);
+  assert.not.match(r.stderr, /gray|alpha|deep|one\.png|small/, 'odd images decode');
   assert.ok(existsSync(join(out, 'checkpoints', 'step-000002')));
 });
 
@@ -219,6 +212,42 @@ for (const [what, resume] of [['metrics only', false], ['died in the first save'
     assert.equal(readMetrics(join(out, 'metrics.jsonl')).map((m) => m.step), [2]);
   });
 }
+
+/** Mounts a tmpfs of `mb` MB at `dir` (root only); false where mounting is not allowed. */
+function tmpfs(dir: string, mb: number, remount = false): boolean {
+  mkdirSync(dir, { recursive: true });
+  const options = `${remount ? 'remount,' : ''}size=${mb}m`;
+  return spawnSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]).status === 0;
+}
+
+test('a full disk: the bundle copy and the first checkpoint fail naming the path; with space freed, the same command starts again', () => {
+  const disk = join(scratch, 'disk');
+  if (!tmpfs(disk, 2)) {
+    console.log('    (skipped: mounting a small tmpfs needs root)');
+    return;
+  }
+  try {
+    const out = join(disk, 'run');
+    const copy = train(out, ['--steps', '10', '--checkpoint-every', '5']);
+    assert.is(copy.status, 1, copy.stderr);
+    assert.match(copy.stderr, /cannot write the training bundle \S+run\/bundle: no space left on the device \(ENOSPC\); free some space or choose an --out on another disk/);
+    assert.equal(readdirSync(out), [], 'no partial bundle, no lock left');
+    // Room for the bundle, not for a checkpoint (the issue's 20 MB tmpfs with --checkpoint-every 5).
+    const bundleMb = Math.ceil(readdirSync(BUNDLE).reduce((n, f) => n + statSync(join(BUNDLE, f)).size, 0) / 2 ** 20);
+    assert.ok(tmpfs(disk, bundleMb + 3, true));
+    const save = train(out, ['--steps', '10', '--checkpoint-every', '5']);
+    assert.is(save.status, 1, save.stderr);
+    assert.match(save.stderr, /checkpoint: could not write \S+step-000005 \(.*ENOSPC.*\); the previous checkpoints are untouched/);
+    assert.is(latestCheckpoint(out), null);
+    assert.ok(tmpfs(disk, 64, true));
+    const again = train(out, ['--steps', '10', '--checkpoint-every', '5']);
+    assert.is(again.status, 0, again.stderr);
+    assert.match(again.stderr, /holds a run that stopped before its first complete checkpoint; starting it again from step 0/);
+    assert.equal(listCheckpoints(out).map((c) => c.step), [5, 10]);
+  } finally {
+    spawnSync('umount', [disk]);
+  }
+});
 
 test('--resume on a directory that does not exist says what to do', () => {
   const r = train(join(scratch, 'nowhere'), ['--steps', '2', '--resume']);
