@@ -53,8 +53,21 @@ test('build --preset tiny writes a bundle and prints files, sizes, build time an
   assert.match(r.stdout, /^built a multisiam bundle in \d+\.\d s → /);
   assert.match(r.stdout, /\n  total\s+[\d.]+ MiB\n/);
   assert.match(r.stdout, /parameters: online 1\.23 M \(backbone 702\.1 k, projector 132\.7 k, predictor 132\.7 k, dense_projector 132\.7 k, dense_predictor 133\.8 k\); target 967\.6 k; optimizer state 1\.23 M/);
+  assert.match(r.stdout, /\n  gradient forms: cpu \(runtime\.device_policy 'auto' without a provider; /);
+  assert.is(bundle.manifest.device_policy, 'cpu');
   assert.is(r.stderr, '');
   assert.equal(readdirSync(scratch).filter((f) => f.includes('.tmp-')), [], 'no temporary directory left');
+});
+
+test('runtime.device_policy=gpu builds the GPU gradient forms and says so in the manifest', () => {
+  const out = join(scratch, 'gpu');
+  const r = cli(['build', '--preset', 'tiny', '--set', 'runtime.device_policy=gpu', '--out', out]);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /\n  gradient forms: gpu\n/);
+  assert.is(readBundle(out).manifest.device_policy, 'gpu');
+  // Every Conv's input gradient becomes a ConvTranspose; the CPU forms keep most as im2col products.
+  const convTransposes = (dir: string): number => readFileSync(join(dir, GRAPH_FILES.grad), 'latin1').split('ConvTranspose').length - 1;
+  assert.ok(convTransposes(out) > 2 * convTransposes(bundleDir), `${convTransposes(out)} ConvTranspose nodes (gpu) vs ${convTransposes(bundleDir)} (cpu)`);
 });
 
 test('--set is repeatable and every override reaches the bundle; a config file may name the preset', () => {

@@ -5,6 +5,7 @@ import { resolveConfig } from '../../methods/index.js';
 import { BUNDLE_FORMAT, type BuildReport, MANIFEST_FILE, readBundle, writeBundle } from '../../bundle/bundle.js';
 import { formatBytes, keyConfig, paramCounts, paramLine } from '../../bundle/inspect.js';
 import { readConfigFile } from '../../config/load.js';
+import { DEVICE_POLICIES } from '../../onnx/policy.js';
 import { checkOutPath, diskError, makeDirs } from '../../train/rundir.js';
 import { CONFIG_EPILOG, help, ownHelp, requiredText, setFlags, textFlag } from '../flags.js';
 
@@ -63,12 +64,14 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     if (configFile !== undefined && preset === undefined && !('preset' in readConfigFile(configFile))) {
       console.error(`multisiam: config file '${configFile}' names no preset, so the fields it leaves out keep their defaults: ${cfg.backbone.arch} ×${cfg.backbone.width} at ${cfg.data.image_size}², batch ${cfg.train.batch_size} (\`multisiam config\` lists every default)`);
     }
+    // 'auto' follows the execution provider, which `train` knows and `build` does not: the CPU forms.
+    const policy = cfg.runtime.device_policy === 'auto' ? 'cpu' : cfg.runtime.device_policy;
     checkOutPath(out);
     checkOut(out);
     makeDirs(dirname(resolve(out)), 'out');
     let report: BuildReport;
     try {
-      report = writeBundle(cfg, out);
+      report = writeBundle(cfg, out, { policy: DEVICE_POLICIES[policy] });
     } catch (e) {
       throw (e as NodeJS.ErrnoException).code ? diskError(e, out, 'the bundle') : e;
     }
@@ -76,6 +79,7 @@ export const buildCommand: CommandModule<object, BuildArgs> = {
     const config = keyConfig(cfg);
     console.log(`built a ${manifest.method} bundle in ${(report.buildMs / 1000).toFixed(1)} s → ${report.dir}`);
     console.log(`  ${config.backbone}; ${config.views}`);
+    console.log(`  gradient forms: ${policy}${cfg.runtime.device_policy === 'auto' ? " (runtime.device_policy 'auto' without a provider; --set runtime.device_policy=gpu for a GPU bundle)" : ''}`);
     const width = Math.max(...report.files.map((f) => f.file.length));
     for (const f of report.files) console.log(`  ${f.file.padEnd(width)}  ${formatBytes(f.bytes).padStart(10)}`);
     console.log(`  ${'total'.padEnd(width)}  ${formatBytes(report.files.reduce((s, f) => s + f.bytes, 0)).padStart(10)}`);
