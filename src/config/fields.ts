@@ -145,8 +145,8 @@ export function checkText(t: FieldType, text: string): Checked {
   }
 }
 
-/** Edit distance (insertions, deletions, substitutions), for "did you mean" hints. */
-function editDistance(a: string, b: string): number {
+/** Edit distance (insertions, deletions, substitutions), for "did you mean" hints everywhere. */
+export function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];

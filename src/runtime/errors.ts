@@ -2,6 +2,7 @@
  * Errors raised by the runtime layer. Each message names the model, the input or output, and what
  * was expected against what was given, so a caller can fix a feed without reading the graph.
  */
+import { editDistance } from '../config/fields.js';
 
 /** A requested execution provider cannot be created here; the message says how to install it. */
 export class ProviderUnavailableError extends Error {
@@ -30,18 +31,6 @@ export function closest(name: string, candidates: readonly string[], max = 3): s
   const near = scored.filter((s) => s.d <= limit && s.d < name.length);
   const best = Math.min(...near.map((s) => s.d));
   return near.filter((s) => s.d === best).sort((a, b) => a.c.localeCompare(b.c)).slice(0, max).map((s) => s.c);
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
 }
 
 /** `'a', 'b', … (N in all)` — a readable list of names for messages. */
