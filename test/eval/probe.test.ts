@@ -16,10 +16,8 @@
  * the paper's ordering at a test's budget would be false; the supervised control shows the probe
  * does reward features that learned the classes.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Rng } from '../../src/data/rng.js';
@@ -40,29 +38,11 @@ import { Graph } from '../../src/onnx/ir.js';
 import { div, matMul, mul, neg, reduceSum, reshape } from '../../src/onnx/ops/index.js';
 import { writeModel } from '../../src/onnx/serialize.js';
 import { Session } from '../../src/runtime/session.js';
+import { cli } from '../cli/process.js';
 import { scratch } from '../export/helpers.js';
-import { ROOT } from '../graphs/torch.js';
 
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NO_COLOR' && k !== 'FORCE_COLOR'));
 /** 48 scenes train the head, 16 are held out: seconds per probe. */
 const DATA = 'synthetic:64';
-
-interface Result {
-  readonly status: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function cli(args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env: ENV, timeout: 300_000 });
-    return { status: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { status: err.code ?? -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
 
 const dir = scratch('probe');
 const run = join(dir, 'run');

@@ -6,37 +6,19 @@
  * bad flag, missing run or step and wrong extension fails with status 1 and a message naming it,
  * leaving nothing behind.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type TensorMap, readSafetensors, writeSafetensors } from '../../src/bundle/safetensors.js';
 import { decodeModel } from '../../src/onnx/proto.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
-import { ROOT } from '../graphs/torch.js';
+import { CLI, type CliResult, ENV, cli as runCli } from '../cli/process.js';
 import { scratch } from './helpers.js';
 
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-/** The environment without the colour variables (NO_COLOR beside FORCE_COLOR makes Node warn on stderr). */
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NO_COLOR' && k !== 'FORCE_COLOR'));
-
-interface Result {
-  readonly status: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function cli(args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env: ENV, timeout: 120_000 });
-    return { status: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { status: err.code ?? -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
+/** An export finishes in seconds; two minutes is a hang. */
+const cli = (args: string[]): Promise<CliResult> => runCli(args, 120_000);
 
 const dir = scratch('cli');
 const bundle = join(dir, 'bundle');

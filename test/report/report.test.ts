@@ -6,37 +6,16 @@
  * a PNG over the view; the probe section once RUN/probe.json exists. Runs without metrics or without
  * a checkpoint, and bad flags, are refused naming the file or flag and what to do.
  */
-import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runProbe } from '../../src/eval/probe.js';
 import { debiasedEma, lineChartSvg } from '../../src/report/chart.js';
 import { matchLabels } from '../../src/report/clusters.js';
+import { cli } from '../cli/process.js';
 import { scratch } from '../export/helpers.js';
-import { ROOT } from '../graphs/torch.js';
-
-const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const ENV = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NO_COLOR' && k !== 'FORCE_COLOR'));
-
-interface Result {
-  readonly status: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-async function cli(args: string[]): Promise<Result> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { env: ENV, timeout: 300_000 });
-    return { status: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number; stdout?: string; stderr?: string };
-    return { status: err.code ?? -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
-  }
-}
 
 const dir = scratch('report');
 const run = join(dir, 'run');
