@@ -2,14 +2,10 @@
  * Line charts as plain SVG, for the run report (`multisiam report`): one or more series against the
  * step, each either as faint raw points under a line smoothed by a debiased exponential moving
  * average (noisy series: losses, throughput), or as the values joined (schedules: learning rate,
- * momentum). This generalises src/train/metrics.ts's loss plot (same axes, ticks, colours and
- * smoothing) to any logged quantity, so the report has one chart for all of them.
- *
- * The debiased EMA is TensorBoard's: ema_t = s·ema_{t−1} + (1 − s)·x_t with ema_0 = 0, drawn as
- * ema_t / (1 − s^t). Dividing by 1 − s^t removes the start-up lag of a plain EMA, which starts at 0
- * and rises; the smoothed line starts at the first value.
+ * momentum). The frame (ranges, axes, ticks), the colours and the smoothing are the loss plot's
+ * (src/train/metrics.ts), so the report has one chart for every logged quantity.
  */
-import { type MetricRecord, niceTicks } from '../train/metrics.js';
+import { COLOURS, MAX_POINTS, type MetricRecord, debiasedEma, defaultSmoothing, escapeXml, fmt, plotFrame } from '../train/metrics.js';
 
 export type Point = readonly [step: number, value: number];
 
@@ -27,26 +23,6 @@ export interface ChartOptions {
   readonly smoothing?: number;
 }
 
-/** Series colours in order (the loss plot's). */
-const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'] as const;
-/** Points drawn per series at most; longer series are thinned evenly (the EMA still sees every value). */
-const MAX_POINTS = 2000;
-
-/** 0.9, or less for short series so the smoothed line does not trail its first few points (as the loss plot). */
-export function defaultSmoothing(points: number): number {
-  return Math.min(0.9, Math.max(0, 1 - 4 / Math.max(1, points)));
-}
-
-/** The debiased EMA of `values` with weight `smoothing` (see the file comment). */
-export function debiasedEma(values: readonly number[], smoothing: number): number[] {
-  if (!(smoothing >= 0 && smoothing < 1)) throw new RangeError(`chart smoothing must lie in [0, 1), got ${smoothing}`);
-  let ema = 0;
-  return values.map((v, i) => {
-    ema = smoothing * ema + (1 - smoothing) * v;
-    return ema / (1 - smoothing ** (i + 1));
-  });
-}
-
 /** The finite values of `key` in the records against their step, multiplied by `scale`. */
 export function seriesOf(records: readonly MetricRecord[], key: string, label = key, scale = 1): Series {
   const points = records.flatMap((r): Point[] => {
@@ -56,8 +32,6 @@ export function seriesOf(records: readonly MetricRecord[], key: string, label = 
   return { label, points };
 }
 
-const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const fmt = (v: number): string => String(Math.round(v * 10) / 10);
 
 /** An inline SVG line chart of `series` (see the file comment); series without points are left out. */
 export function lineChartSvg(series: readonly Series[], options: ChartOptions): string {
@@ -67,27 +41,8 @@ export function lineChartSvg(series: readonly Series[], options: ChartOptions): 
   const head = `<svg xmlns="http://www.w3.org/2000/svg" class="chart" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12" role="img" aria-label="${title}">\n<title>${title}</title>\n<rect width="${W}" height="${H}" fill="#ffffff"/>\n<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${title}</text>\n`;
   if (shown.length === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle">nothing logged</text>\n</svg>\n`;
 
-  // Loops, not Math.min(...spread): a long run has more points than the call stack takes arguments.
-  let [x0, x1, v0, v1] = [Infinity, -Infinity, Infinity, -Infinity];
-  for (const s of shown) for (const [x, v] of s.points) [x0, x1, v0, v1] = [Math.min(x0, x), Math.max(x1, x), Math.min(v0, v), Math.max(v1, v)];
-  const pad = (v1 - v0) * 0.05 || Math.abs(v0) * 0.05 || 1;
-  const [y0, y1] = [v0 - pad, v1 + pad];
-  const sx = (x: number): number => L + (x1 === x0 ? (W - L - R) / 2 : ((x - x0) / (x1 - x0)) * (W - L - R));
-  const sy = (y: number): number => H - B - ((y - y0) / (y1 - y0)) * (H - T - B);
-
-  const parts = [head, `<g class="axes" stroke="#000000" fill="none">\n<path d="M${L} ${T}V${H - B}H${W - R}"/>\n`];
-  const labels: string[] = [];
-  for (const t of niceTicks(x0, x1).filter((t) => t >= x0 && t <= x1)) {
-    parts.push(`<path d="M${fmt(sx(t))} ${H - B}v5"/>\n`);
-    labels.push(`<text x="${fmt(sx(t))}" y="${H - B + 18}" text-anchor="middle">${t}</text>`);
-  }
-  for (const t of niceTicks(y0, y1).filter((t) => t >= y0 && t <= y1)) {
-    parts.push(`<path d="M${L - 5} ${fmt(sy(t))}h5"/><path d="M${L} ${fmt(sy(t))}H${W - R}" stroke="#e0e0e0"/>\n`);
-    labels.push(`<text x="${L - 8}" y="${fmt(sy(t) + 4)}" text-anchor="end">${t}</text>`);
-  }
-  parts.push(`</g>\n<g class="tick-labels">\n${labels.join('\n')}\n</g>\n`);
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 8}" text-anchor="middle">step</text>\n`);
-  parts.push(`<text transform="translate(16 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(options.yLabel)}</text>\n`);
+  const { svg: frame, sx, sy } = plotFrame(shown, { W, H, L, R, T, B }, options.yLabel);
+  const parts = [head, frame];
 
   const smoothed = (options.style ?? 'smoothed') === 'smoothed';
   const smoothing = options.smoothing ?? defaultSmoothing(Math.max(...shown.map((s) => s.points.length)));

@@ -22,9 +22,9 @@ import type { MultiSiamConfig } from '../config/schema.js';
 import { type DataFingerprint, parseDataArg } from '../data/sources.js';
 import type { ProbeResult } from '../eval/probe.js';
 import { checkpointsRoot, listCheckpoints } from '../train/checkpoint.js';
-import { type MetricRecord, lossKeys, metricsPath, readMetrics } from '../train/metrics.js';
+import { type MetricRecord, defaultSmoothing, lossKeys, metricsPath, readMetrics } from '../train/metrics.js';
 import { RUN_BUNDLE, RUN_CONFIG, RUN_DATA, diskError, writeFileAtomic } from '../train/rundir.js';
-import { type ChartOptions, type Series, defaultSmoothing, lineChartSvg, seriesOf } from './chart.js';
+import { type ChartOptions, type Series, lineChartSvg, seriesOf } from './chart.js';
 import { type ClusterMaps, type NoClusterMaps, clusterMaps } from './clusters.js';
 
 export const REPORT_FILE = 'report.html';

@@ -90,8 +90,8 @@ export class MetricsLog {
 
 // ---------------------------------------------------------------- loss-curve SVG
 
-/** Series colours in order: the total loss first, then each term as the records name them. */
-const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'] as const;
+/** Series colours in order (the loss plot's: the total loss first, then each term as the records name them; the report's charts). */
+export const COLOURS = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b'] as const;
 
 /** `loss` and every `loss_<term>` the records hold, in order of first appearance. */
 export function lossKeys(records: readonly MetricRecord[]): string[] {
@@ -100,10 +100,11 @@ export function lossKeys(records: readonly MetricRecord[]): string[] {
   return [...keys];
 }
 /** Raw points drawn per series at most; longer runs are thinned evenly (the smoothed line keeps all). */
-const MAX_POINTS = 2000;
+export const MAX_POINTS = 2000;
 
-const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const fmt = (v: number): string => String(Math.round(v * 10) / 10);
+export const escapeXml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** A coordinate with one decimal, as the plots write them. */
+export const fmt = (v: number): string => String(Math.round(v * 10) / 10);
 
 /** About `count` round tick values (1, 2 or 5 × 10^k apart) covering [lo, hi]. */
 export function niceTicks(lo: number, hi: number, count = 6): number[] {
@@ -117,35 +118,51 @@ export function niceTicks(lo: number, hi: number, count = 6): number[] {
   return ticks;
 }
 
-/**
- * The loss curves of `records` (loss and each loss term against step) as a standalone SVG:
- * faint raw points, a line smoothed by a debiased exponential moving average (`smoothing`, as
- * TensorBoard's slider; by default 0.9, less for short logs so the line does not trail its first
- * few points), axes with ticks and labels, and a legend. Non-finite values are skipped.
- */
-export function lossCurveSvg(records: readonly MetricRecord[], options: { title?: string; smoothing?: number } = {}): string {
-  const W = 800, H = 450, L = 70, R = 20, T = 40, B = 50;
-  const title = escapeXml(options.title ?? 'Training loss');
-  const smoothing = options.smoothing ?? Math.min(0.9, Math.max(0, 1 - 4 / Math.max(1, records.length)));
-  const series = lossKeys(records).map((key, i) => ({
-    key,
-    colour: COLOURS[i % COLOURS.length]!,
-    points: records.flatMap((r) => (typeof r[key] === 'number' && Number.isFinite(r[key]) ? [[r.step, r[key] as number] as const] : [])),
-  })).filter((s) => s.points.length > 0);
-  const head = `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">\n<title>${title}</title>\n<rect width="${W}" height="${H}" fill="#ffffff"/>\n<text x="${W / 2}" y="24" text-anchor="middle" font-size="15">${title}</text>\n`;
-  if (series.length === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no loss values logged yet</text>\n</svg>\n`;
+/** 0.9, or less for short series so the smoothed line does not trail its first few points . */
+export function defaultSmoothing(points: number): number {
+  return Math.min(0.9, Math.max(0, 1 - 4 / Math.max(1, points)));
+}
 
+/**
+ * The debiased EMA of `values` with weight `smoothing`, TensorBoard's: ema_t = s·ema_{t−1} + (1 − s)·x_t
+ * with ema_0 = 0, drawn as ema_t / (1 − s^t), which removes the start-up lag of a plain EMA (the
+ * smoothed line starts at the first value).
+ */
+export function debiasedEma(values: readonly number[], smoothing: number): number[] {
+  if (!(smoothing >= 0 && smoothing < 1)) throw new RangeError(`chart smoothing must lie in [0, 1), got ${smoothing}`);
+  let ema = 0;
+  return values.map((v, i) => {
+    ema = smoothing * ema + (1 - smoothing) * v;
+    return ema / (1 - smoothing ** (i + 1));
+  });
+}
+
+/** A plot's size and margins (pixels): the axes run from (L, H − B) to (W − R, T). */
+export interface PlotBox {
+  readonly W: number;
+  readonly H: number;
+  readonly L: number;
+  readonly R: number;
+  readonly T: number;
+  readonly B: number;
+}
+
+/**
+ * The frame of a plot of `series` against the step, shared by loss.svg and the report's charts: both
+ * ranges from the points (values padded by 5%), the axes, grid lines, round ticks and their labels,
+ * and the axis titles; with the maps from data to picture coordinates the series are drawn with.
+ */
+export function plotFrame(series: readonly { readonly points: readonly (readonly [number, number])[] }[], box: PlotBox, yLabel: string): { svg: string; sx: (x: number) => number; sy: (y: number) => number } {
+  const { W, H, L, R, T, B } = box;
   // Loops, not Math.min(...spread): a long run has more points than the call stack takes arguments.
   let [x0, x1, v0, v1] = [Infinity, -Infinity, Infinity, -Infinity];
-  for (const s of series) {
-    for (const [x, v] of s.points) [x0, x1, v0, v1] = [Math.min(x0, x), Math.max(x1, x), Math.min(v0, v), Math.max(v1, v)];
-  }
+  for (const s of series) for (const [x, v] of s.points) [x0, x1, v0, v1] = [Math.min(x0, x), Math.max(x1, x), Math.min(v0, v), Math.max(v1, v)];
   const pad = (v1 - v0) * 0.05 || Math.abs(v0) * 0.05 || 1;
   const [y0, y1] = [v0 - pad, v1 + pad];
   const sx = (x: number): number => L + (x1 === x0 ? (W - L - R) / 2 : ((x - x0) / (x1 - x0)) * (W - L - R));
   const sy = (y: number): number => H - B - ((y - y0) / (y1 - y0)) * (H - T - B);
 
-  const parts = [head, `<g id="axes" stroke="#000000" fill="none">\n<path d="M${L} ${T}V${H - B}H${W - R}"/>\n`];
+  const parts = [`<g class="axes" stroke="#000000" fill="none">\n<path d="M${L} ${T}V${H - B}H${W - R}"/>\n`];
   const labels: string[] = [];
   for (const t of niceTicks(x0, x1).filter((t) => t >= x0 && t <= x1)) {
     parts.push(`<path d="M${fmt(sx(t))} ${H - B}v5"/>\n`);
@@ -155,19 +172,38 @@ export function lossCurveSvg(records: readonly MetricRecord[], options: { title?
     parts.push(`<path d="M${L - 5} ${fmt(sy(t))}h5"/><path d="M${L} ${fmt(sy(t))}H${W - R}" stroke="#e0e0e0"/>\n`);
     labels.push(`<text x="${L - 8}" y="${fmt(sy(t) + 4)}" text-anchor="end">${t}</text>`);
   }
-  parts.push(`</g>\n<g id="tick-labels">\n${labels.join('\n')}\n</g>\n`);
-  parts.push(`<text x="${(L + W - R) / 2}" y="${H - 12}" text-anchor="middle">step</text>\n`);
-  parts.push(`<text transform="translate(18 ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">loss</text>\n`);
+  parts.push(`</g>\n<g class="tick-labels">\n${labels.join('\n')}\n</g>\n`);
+  parts.push(`<text x="${(L + W - R) / 2}" y="${H - B + 36}" text-anchor="middle">step</text>\n`);
+  parts.push(`<text transform="translate(${L - 54} ${(T + H - B) / 2}) rotate(-90)" text-anchor="middle">${escapeXml(yLabel)}</text>\n`);
+  return { svg: parts.join(''), sx, sy };
+}
+
+/**
+ * The loss curves of `records` (loss and each loss term against step) as a standalone SVG:
+ * faint raw points, a line smoothed by a debiased exponential moving average (`smoothing`, as
+ * TensorBoard's slider; by default 0.9, less for short logs so the line does not trail its first
+ * few points), axes with ticks and labels, and a legend. Non-finite values are skipped.
+ */
+export function lossCurveSvg(records: readonly MetricRecord[], options: { title?: string; smoothing?: number } = {}): string {
+  const W = 800, H = 450, L = 70, R = 20, T = 40, B = 50;
+  const title = escapeXml(options.title ?? 'Training loss');
+  const smoothing = options.smoothing ?? defaultSmoothing(records.length);
+  const series = lossKeys(records).map((key, i) => ({
+    key,
+    colour: COLOURS[i % COLOURS.length]!,
+    points: records.flatMap((r) => (typeof r[key] === 'number' && Number.isFinite(r[key]) ? [[r.step, r[key] as number] as const] : [])),
+  })).filter((s) => s.points.length > 0);
+  const head = `<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">\n<title>${title}</title>\n<rect width="${W}" height="${H}" fill="#ffffff"/>\n<text x="${W / 2}" y="24" text-anchor="middle" font-size="15">${title}</text>\n`;
+  if (series.length === 0) return `${head}<text x="${W / 2}" y="${H / 2}" text-anchor="middle">no loss values logged yet</text>\n</svg>\n`;
+
+  const { svg: frame, sx, sy } = plotFrame(series, { W, H, L, R, T, B }, 'loss');
+  const parts = [head, frame];
 
   for (const s of series) {
     const stride = Math.ceil(s.points.length / MAX_POINTS);
     const dots = s.points.filter((_, i) => i % stride === 0).map(([x, y]) => `<circle cx="${fmt(sx(x))}" cy="${fmt(sy(y))}" r="1.5"/>`);
-    let ema = 0;
-    const line = s.points.map(([x, y], i) => {
-      ema = smoothing * ema + (1 - smoothing) * y;
-      const smoothed = ema / (1 - smoothing ** (i + 1));
-      return `${i === 0 ? 'M' : 'L'}${fmt(sx(x))} ${fmt(sy(smoothed))}`;
-    });
+    const smoothed = debiasedEma(s.points.map((p) => p[1]), smoothing);
+    const line = s.points.map(([x], i) => `${i === 0 ? 'M' : 'L'}${fmt(sx(x))} ${fmt(sy(smoothed[i]!))}`);
     parts.push(`<g id="series-${s.key}">\n<g class="raw" fill="${s.colour}" fill-opacity="0.35">${dots.join('')}</g>\n`);
     parts.push(`<path class="smoothed" d="${line.join('')}" fill="none" stroke="${s.colour}" stroke-width="2"/>\n</g>\n`);
   }
